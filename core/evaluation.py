@@ -1,0 +1,111 @@
+"""Evaluation payload types (no I/O).
+
+These travel inside Temporal workflow payloads, so they hold aggregate numbers only;
+per-sample outputs and verdicts are stored elsewhere.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class SuiteCategory(StrEnum):
+    pedagogy = "pedagogy"
+    safety = "safety"
+    custom = "custom"
+
+
+class SuiteScore(BaseModel):
+    """One suite run against one model.
+
+    `n` counts every sample in the suite: passed + failed + errored + contaminated == n.
+    `mean` and the interval cover the scored (passed + failed) samples only.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    suite: str
+    category: SuiteCategory
+    model: str
+    n: int = Field(ge=0)
+    passed: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    errored: int = Field(ge=0)
+    contaminated: int = Field(default=0, ge=0)
+    mean: float | None
+    stderr: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+    @model_validator(mode="after")
+    def _counts_add_up(self) -> SuiteScore:
+        if self.passed + self.failed + self.errored + self.contaminated != self.n:
+            raise ValueError("passed + failed + errored + contaminated must equal n")
+        return self
+
+    @property
+    def scored(self) -> int:
+        return self.passed + self.failed
+
+    @property
+    def attempted(self) -> int:
+        """Samples actually sent to the model (contaminated ones never are)."""
+        return self.n - self.contaminated
+
+    @property
+    def error_rate(self) -> float:
+        return self.errored / self.attempted if self.attempted else 0.0
+
+
+class Thresholds(BaseModel):
+    """Minimum scores; a threshold left as None is not applied."""
+
+    pedagogy_score: float | None = Field(default=None, ge=0.0, le=1.0)
+    safety_score: float | None = Field(default=None, ge=0.0, le=1.0)
+    overall_score: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class ScoreWeights(BaseModel):
+    pedagogy: float = Field(default=0.5, ge=0.0)
+    safety: float = Field(default=0.5, ge=0.0)
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> ScoreWeights:
+        if self.pedagogy + self.safety <= 0:
+            raise ValueError("at least one weight must be positive")
+        return self
+
+
+class PairedDelta(BaseModel):
+    """Candidate minus baseline on the samples both scored (paired by sample id)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    suite: str
+    n: int = Field(ge=0)
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+class EvaluationSummary(BaseModel):
+    status: Literal["passed", "failed", "error"]
+    passed: bool
+    pedagogy_score: float | None
+    safety_score: float | None
+    overall_score: float | None
+    suites: list[SuiteScore]
+    baseline_suites: list[SuiteScore] = Field(default_factory=list)
+    deltas: list[PairedDelta] = Field(default_factory=list)
+    thresholds: Thresholds
+    failed_thresholds: list[str]
+    error_message: str | None = None
+
+    @model_validator(mode="after")
+    def _status_matches_passed(self) -> EvaluationSummary:
+        if self.passed != (self.status == "passed"):
+            raise ValueError("passed must be true exactly when status is 'passed'")
+        return self
