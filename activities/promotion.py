@@ -1,0 +1,134 @@
+"""Promotion: register model, version and provider binding in the Model Registry.
+
+Every registry call is find-or-create, so a retry after a timeout or a worker killed
+between two calls ends with exactly one model, one version and one binding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.deps import ActivityDeps
+from activities.registry.client import RegistryClient
+from activities.registry.errors import RegistryClientError, RegistryUnavailable
+from activities.store import evaluations, jobs, promotions
+from core.models import JobStage
+from core.steps import PromoteInput, PromotionOutcome
+
+# Our provider names -> the registry's binding provider enum.
+REGISTRY_PROVIDER = {"openai": "openai", "vertex_ai": "vertex", "bedrock": "bedrock",
+                     "anthropic": "anthropic"}
+
+
+def registry_model_name(tenant_id: str, job_name: str) -> str:
+    return f"{tenant_id}-{job_name}".strip().lower()[:255]
+
+
+class PromotionActivities:
+    def __init__(self, deps: ActivityDeps) -> None:
+        self._deps = deps
+
+    @activity.defn(name="promote_model")
+    async def promote_model(self, req: PromoteInput) -> PromotionOutcome:
+        pool, settings = self._deps.pool, self._deps.settings
+        job = await jobs.load_job(pool, req.job_id)
+        evaluation = (
+            await evaluations.load_evaluation(pool, req.evaluation_id)
+            if req.evaluation_id
+            else None
+        )
+        decision: dict[str, Any] = {
+            "evaluation_status": evaluation["status"] if evaluation else None,
+            "overall_score": evaluation["overall_score"] if evaluation else None,
+            "forced": req.force,
+        }
+        common = {
+            "promotion_id": req.promotion_id,
+            "job_id": req.job_id,
+            "evaluation_id": req.evaluation_id,
+            "tenant_id": job["tenant_id"],
+            "forced": req.force,
+            "metadata": req.metadata,
+        }
+        model_id = job["provider_model_id"]
+        refusal = None
+        if not model_id:
+            refusal = "the job produced no fine-tuned model"
+        elif not req.force and (evaluation is None or not evaluation["passed"]):
+            refusal = (
+                "no evaluation of this job" if evaluation is None
+                else f"evaluation {evaluation['status']}: thresholds not met"
+            )
+        if refusal:
+            decision["outcome"] = "refused"
+            await promotions.upsert_promotion(
+                pool, promoted=False, reason=refusal, decision=decision, **common
+            )
+            return PromotionOutcome(promotion_id=req.promotion_id, promoted=False, reason=refusal)
+
+        await jobs.set_stage(pool, req.job_id, JobStage.promoting)
+        reason = str(req.metadata.get("promotion_reason") or (
+            "forced promotion" if req.force else "passed all evaluation thresholds"))
+        try:
+            async with RegistryClient(
+                settings.model_registry_url,
+                settings.registry_api_key(),
+                timeout=settings.model_registry_timeout_seconds,
+            ) as registry:
+                model = await registry.ensure_model(
+                    registry_model_name(job["tenant_id"], job["name"]),
+                    task="generation",
+                    description=job["description"],
+                )
+                version = await registry.ensure_version(
+                    model.id,
+                    fine_tuned_model_id=model_id,
+                    eval_score=(evaluation["overall_score"] if evaluation else None),
+                    artifact_uri=(
+                        f"{settings.public_base_url}/trainer/jobs/{req.job_id}/model-card"
+                    ),
+                    model_type="fine-tuned-chat",
+                    framework=job["provider"],
+                )
+                binding = await registry.ensure_binding(
+                    version.id,
+                    provider=REGISTRY_PROVIDER.get(job["provider"], job["provider"]),
+                    provider_model_id=model_id,
+                    status="active",
+                )
+        except RegistryUnavailable as err:
+            # Retried by Temporal with backoff: an outage delays promotion, never loses it.
+            raise ApplicationError(f"registry unavailable: {err}", type="registry_unavailable") from None
+        except RegistryClientError as err:
+            decision["outcome"] = "registry_rejected"
+            await promotions.upsert_promotion(
+                pool, promoted=False, reason="registry rejected the promotion",
+                decision=decision, error_message=err.message, **common,
+            )
+            raise ApplicationError(
+                f"registry rejected the promotion: {err.message}",
+                type="registry_rejected",
+                non_retryable=True,
+            ) from None
+        decision["outcome"] = "promoted"
+        await promotions.upsert_promotion(
+            pool,
+            promoted=True,
+            reason=reason,
+            decision=decision,
+            registry_model_id=str(model.id),
+            registry_version_id=str(version.id),
+            registry_binding_id=str(binding.id),
+            **common,
+        )
+        return PromotionOutcome(
+            promotion_id=req.promotion_id,
+            promoted=True,
+            reason=reason,
+            registry_model_id=str(model.id),
+            registry_version_id=str(version.id),
+            registry_binding_id=str(binding.id),
+        )

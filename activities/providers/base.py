@@ -1,0 +1,86 @@
+"""The fine-tuning provider interface. A second provider is one new module implementing it."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from core.models import TrainingConfig
+
+
+class ProviderError(Exception):
+    """A provider call failed. `retryable` separates rate limits/outages from rejections."""
+
+    def __init__(self, message: str, *, code: str, retryable: bool, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.retryable = retryable
+        self.status = status
+
+
+class BaseModelInfo(BaseModel):
+    id: str
+    fine_tunable: bool
+    shutdown_date: date | None = None
+
+
+class ProviderJob(BaseModel):
+    id: str
+    status: str  # validating_files | queued | running | succeeded | failed | cancelled
+    base_model: str
+    fine_tuned_model: str | None = None
+    trained_tokens: int | None = None
+    training_file: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+    estimated_finish: datetime | None = None
+    metadata: dict[str, str] = {}
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in ("succeeded", "failed", "cancelled")
+
+
+class ProviderEvent(BaseModel):
+    id: str
+    created_at: datetime
+    level: str
+    type: str
+    message: str
+    data: dict[str, Any] | None = None
+
+
+class FineTuningProvider(Protocol):
+    name: str
+
+    async def base_model_info(self, model: str) -> BaseModelInfo | None: ...
+
+    async def upload_training_file(self, path: Path, filename: str) -> str: ...
+
+    async def find_job(self, trainer_job_id: str) -> ProviderJob | None: ...
+
+    async def create_job(
+        self,
+        *,
+        base_model: str,
+        training_file: str,
+        config: TrainingConfig,
+        trainer_job_id: str,
+        tenant_id: str,
+    ) -> ProviderJob: ...
+
+    async def get_job(self, provider_job_id: str) -> ProviderJob: ...
+
+    async def events_since(
+        self, provider_job_id: str, last_event_id: str | None
+    ) -> list[ProviderEvent]: ...
+
+    async def cancel_job(self, provider_job_id: str) -> ProviderJob: ...
+
+    async def ping(self) -> None: ...

@@ -1,0 +1,204 @@
+"""OpenAI fine-tuning through the official SDK (async client, configurable base URL)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import openai
+from openai import AsyncOpenAI
+from openai.types.fine_tuning import FineTuningJob
+
+from activities.providers.base import (
+    BaseModelInfo,
+    ProviderError,
+    ProviderEvent,
+    ProviderJob,
+)
+from core.models import TrainingConfig, TrainingMethod
+from core.settings import Settings
+
+T = TypeVar("T")
+
+
+def make_openai_client(settings: Settings, max_retries: int | None = None) -> AsyncOpenAI:
+    return AsyncOpenAI(
+        api_key=settings.provider_api_key(),
+        base_url=settings.openai_base_url,
+        max_retries=settings.openai_max_retries if max_retries is None else max_retries,
+        timeout=settings.openai_timeout_seconds,
+    )
+
+
+def _ts(value: int | None) -> datetime | None:
+    return datetime.fromtimestamp(value, tz=UTC) if value else None
+
+
+def _to_provider_job(job: FineTuningJob) -> ProviderJob:
+    return ProviderJob(
+        id=job.id,
+        status=job.status,
+        base_model=job.model,
+        fine_tuned_model=job.fine_tuned_model,
+        trained_tokens=job.trained_tokens,
+        training_file=job.training_file,
+        error_code=job.error.code if job.error else None,
+        error_message=job.error.message if job.error else None,
+        created_at=_ts(job.created_at),
+        finished_at=_ts(job.finished_at),
+        estimated_finish=_ts(job.estimated_finish),
+        metadata=dict(job.metadata or {}),
+    )
+
+
+def _classify(err: openai.APIError) -> ProviderError:
+    """Rate limits, timeouts and 5xx are retryable; every other rejection is final."""
+    if isinstance(err, openai.APIStatusError):
+        body = err.body if isinstance(err.body, dict) else {}
+        code = str(body.get("code") or err.code or f"http_{err.status_code}")
+        message = str(body.get("message") or err.message)
+        retryable = err.status_code == 429 or err.status_code >= 500
+        if code == "insufficient_quota":
+            retryable = False
+        return ProviderError(message, code=code, retryable=retryable, status=err.status_code)
+    if isinstance(err, openai.APIConnectionError):  # includes timeouts
+        return ProviderError(
+            "provider unreachable", code="provider_unreachable", retryable=True
+        )
+    return ProviderError(str(err.message), code="provider_error", retryable=False)
+
+
+async def _call(fn: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return await fn()
+    except openai.APIError as err:
+        raise _classify(err) from None
+
+
+class OpenAIProvider:
+    name = "openai"
+
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self._client = client
+
+    async def base_model_info(self, model: str) -> BaseModelInfo | None:
+        try:
+            found = await self._client.models.retrieve(model)
+        except openai.NotFoundError:
+            return None
+        except openai.APIError as err:
+            raise _classify(err) from None
+        extra: dict[str, Any] = found.model_extra or {}
+        shutdown = extra.get("shutdown_date")
+        return BaseModelInfo(
+            id=found.id,
+            fine_tunable=bool(extra.get("fine_tunable", True)),
+            shutdown_date=date.fromisoformat(shutdown) if shutdown else None,
+        )
+
+    async def upload_training_file(self, path: Path, filename: str) -> str:
+        with path.open("rb") as handle:
+            uploaded = await _call(
+                lambda: self._client.files.create(
+                    file=(filename, handle, "application/jsonl"), purpose="fine-tune"
+                )
+            )
+        return uploaded.id
+
+    async def find_job(self, trainer_job_id: str) -> ProviderJob | None:
+        page = await _call(
+            lambda: self._client.fine_tuning.jobs.list(
+                metadata={"trainer_job_id": trainer_job_id}, limit=10
+            )
+        )
+        for job in page.data:
+            if (job.metadata or {}).get("trainer_job_id") == trainer_job_id:
+                return _to_provider_job(job)
+        return None
+
+    async def create_job(
+        self,
+        *,
+        base_model: str,
+        training_file: str,
+        config: TrainingConfig,
+        trainer_job_id: str,
+        tenant_id: str,
+    ) -> ProviderJob:
+        hyperparameters = {
+            "n_epochs": config.n_epochs,
+            "batch_size": config.batch_size,
+            "learning_rate_multiplier": config.learning_rate_multiplier,
+        }
+        method: dict[str, Any] = {
+            "type": config.method.value,
+            config.method.value: {"hyperparameters": hyperparameters},
+        }
+        if config.method is TrainingMethod.dpo:
+            method["dpo"]["hyperparameters"]["beta"] = "auto"
+        job = await _call(
+            lambda: self._client.fine_tuning.jobs.create(
+                model=base_model,
+                training_file=training_file,
+                method=method,  # type: ignore[arg-type]
+                suffix=config.suffix or None,
+                seed=config.seed,
+                metadata={"trainer_job_id": trainer_job_id, "tenant_id": tenant_id},
+            )
+        )
+        return _to_provider_job(job)
+
+    async def get_job(self, provider_job_id: str) -> ProviderJob:
+        job = await _call(lambda: self._client.fine_tuning.jobs.retrieve(provider_job_id))
+        return _to_provider_job(job)
+
+    async def events_since(
+        self, provider_job_id: str, last_event_id: str | None
+    ) -> list[ProviderEvent]:
+        """Events newer than `last_event_id`, oldest first (the API lists newest first)."""
+        collected: list[ProviderEvent] = []
+        after: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"limit": 100}
+            if after:
+                kwargs["after"] = after
+            page = await _call(
+                lambda kwargs=kwargs: self._client.fine_tuning.jobs.list_events(
+                    provider_job_id, **kwargs
+                )
+            )
+            reached_known = False
+            for event in page.data:
+                if event.id == last_event_id:
+                    reached_known = True
+                    break
+                collected.append(
+                    ProviderEvent(
+                        id=event.id,
+                        created_at=datetime.fromtimestamp(event.created_at, tz=UTC),
+                        level=event.level,
+                        type=event.type or "message",
+                        message=event.message,
+                        data=event.data if isinstance(event.data, dict) else None,
+                    )
+                )
+            if reached_known or not page.has_more or not page.data:
+                break
+            after = page.data[-1].id
+        collected.reverse()
+        return collected
+
+    async def cancel_job(self, provider_job_id: str) -> ProviderJob:
+        try:
+            job = await self._client.fine_tuning.jobs.cancel(provider_job_id)
+        except openai.BadRequestError:
+            # Already terminal: report what it is now instead of failing the cleanup.
+            return await self.get_job(provider_job_id)
+        except openai.APIError as err:
+            raise _classify(err) from None
+        return _to_provider_job(job)
+
+    async def ping(self) -> None:
+        await _call(lambda: self._client.models.list())

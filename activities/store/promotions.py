@@ -1,0 +1,57 @@
+"""Projection writes for promotions: registry ids (as strings) and the decision trail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+
+async def upsert_promotion(
+    pool: asyncpg.Pool,
+    *,
+    promotion_id: str,
+    job_id: str,
+    evaluation_id: str | None,
+    tenant_id: str,
+    promoted: bool,
+    forced: bool,
+    reason: str | None,
+    metadata: dict[str, Any],
+    decision: dict[str, Any],
+    registry_model_id: str | None = None,
+    registry_version_id: str | None = None,
+    registry_binding_id: str | None = None,
+    error_message: str | None = None,
+) -> None:
+    await pool.execute(
+        """
+        INSERT INTO promotions (id, job_id, evaluation_id, tenant_id, promoted, forced,
+            promotion_reason, promotion_metadata, decision, registry_model_id,
+            registry_version_id, registry_binding_id, error_message)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+        ON CONFLICT (id) DO UPDATE SET
+            promoted = EXCLUDED.promoted, promotion_reason = EXCLUDED.promotion_reason,
+            decision = EXCLUDED.decision,
+            registry_model_id = COALESCE(EXCLUDED.registry_model_id,
+                                         promotions.registry_model_id),
+            registry_version_id = COALESCE(EXCLUDED.registry_version_id,
+                                           promotions.registry_version_id),
+            registry_binding_id = COALESCE(EXCLUDED.registry_binding_id,
+                                           promotions.registry_binding_id),
+            error_message = EXCLUDED.error_message, updated_at = now()
+        """,
+        promotion_id,
+        job_id,
+        evaluation_id,
+        tenant_id,
+        promoted,
+        forced,
+        reason,
+        metadata,
+        decision,
+        registry_model_id,
+        registry_version_id,
+        registry_binding_id,
+        error_message,
+    )

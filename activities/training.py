@@ -1,0 +1,284 @@
+"""Training-job activities: validate, launch, wait, cancel at the provider, finish.
+
+Each activity writes its own step to the PostgreSQL projection (idempotently), so the
+workflow needs no separate bookkeeping activities.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, date, datetime, timedelta
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.datasets.datasheet import check_datasheet, check_datasheet_against_stats
+from activities.datasets.fetch import DatasetUriError, resolve_local_path, stream_local_file
+from activities.datasets.validator import validate_stream
+from activities.deps import ActivityDeps, UnsupportedProvider
+from activities.providers.base import FineTuningProvider, ProviderError, ProviderJob
+from activities.store import jobs
+from core.models import JobStage, JobStatus, TrainingConfig, TrainingMethod, TrainingProgress
+from core.pricing import training_cost_usd
+from core.steps import (
+    CancelProviderResult,
+    FinishJobInput,
+    JobRef,
+    LaunchResult,
+    StageInput,
+    ValidationSummary,
+    WaitInput,
+    WaitResult,
+)
+
+_QUEUED_STATUSES = {"validating_files", "queued"}
+
+
+def non_retryable(code: str, message: str) -> ApplicationError:
+    return ApplicationError(message, type=code, non_retryable=True)
+
+
+def provider_failure(err: ProviderError) -> Exception:
+    """Retryable provider errors propagate (Temporal retries); rejections end the step."""
+    if err.retryable:
+        return ApplicationError(err.message, type=f"provider_{err.code}")
+    return non_retryable(err.code, f"provider rejected the request: {err.message}")
+
+
+class TrainingActivities:
+    def __init__(self, deps: ActivityDeps) -> None:
+        self._deps = deps
+
+    def _provider(self, name: str) -> FineTuningProvider:
+        try:
+            return self._deps.provider(name)
+        except UnsupportedProvider as err:
+            raise non_retryable("provider_unsupported", str(err)) from None
+
+    @activity.defn(name="validate_dataset")
+    async def validate_dataset(self, ref: JobRef) -> ValidationSummary:
+        pool, settings = self._deps.pool, self._deps.settings
+        job = await jobs.load_job(pool, ref.job_id)
+        await jobs.count_attempt(pool, ref.job_id, activity.info().attempt)
+        await jobs.set_status(pool, ref.job_id, JobStatus.validating, JobStage.validating)
+
+        datasheet_findings = check_datasheet(job["datasheet"])
+        try:
+            path = resolve_local_path(job["dataset_uri"], settings.dataset_root)
+        except DatasetUriError as err:
+            raise non_retryable(err.code, f"datasetUri: {err}") from None
+        if path.stat().st_size > settings.dataset_max_bytes:
+            raise non_retryable(
+                "dataset_too_large",
+                f"dataset is {path.stat().st_size} bytes; the limit is "
+                f"{settings.dataset_max_bytes} bytes",
+            )
+        config = TrainingConfig.model_validate(job["config"])
+        fmt = "dpo" if config.method is TrainingMethod.dpo else "chat"
+        report = await validate_stream(stream_local_file(path), fmt=fmt)
+        datasheet_findings += check_datasheet_against_stats(job["datasheet"], report.stats)
+        await jobs.record_validation(
+            pool,
+            ref.job_id,
+            {
+                "dataset": report.model_dump(mode="json"),
+                "datasheet": [f.model_dump(mode="json") for f in datasheet_findings],
+            },
+        )
+        problems: list[str] = []
+        if not report.ok:
+            problems.append(
+                f"dataset has {report.error_count} error(s): {report.first_errors_text(5)}"
+            )
+        if datasheet_findings:
+            problems.append("datasheet: " + "; ".join(f.message for f in datasheet_findings))
+        if problems:
+            raise non_retryable("dataset_invalid", " | ".join(problems))
+
+        shutdown = await self._check_base_model(job["provider"], job["base_model"])
+        return ValidationSummary(
+            examples=report.stats.examples,
+            format=fmt,
+            warning_count=report.warning_count,
+            base_model_shutdown_date=shutdown.isoformat() if shutdown else None,
+        )
+
+    async def _check_base_model(self, provider_name: str, base_model: str) -> date | None:
+        provider = self._provider(provider_name)
+        try:
+            info = await provider.base_model_info(base_model)
+        except ProviderError as err:
+            raise provider_failure(err) from None
+        if info is None:
+            raise non_retryable(
+                "base_model_unknown", f"baseModel '{base_model}' is unknown to {provider_name}"
+            )
+        if not info.fine_tunable:
+            raise non_retryable(
+                "base_model_not_fine_tunable", f"baseModel '{base_model}' cannot be fine-tuned"
+            )
+        window = timedelta(days=self._deps.settings.base_model_shutdown_window_days)
+        today = datetime.now(UTC).date()
+        if info.shutdown_date is not None and info.shutdown_date - today <= window:
+            raise non_retryable(
+                "base_model_retiring",
+                f"baseModel '{base_model}' shuts down on {info.shutdown_date.isoformat()}, "
+                f"within {window.days} days; choose a newer base model",
+            )
+        return info.shutdown_date
+
+    @activity.defn(name="launch_fine_tune")
+    async def launch_fine_tune(self, ref: JobRef) -> LaunchResult:
+        """Create the provider job exactly once: look it up by our job id before creating."""
+        pool, settings = self._deps.pool, self._deps.settings
+        job = await jobs.load_job(pool, ref.job_id)
+        await jobs.set_status(pool, ref.job_id, JobStatus.training, JobStage.uploading)
+        provider = self._provider(job["provider"])
+        try:
+            existing = await provider.find_job(ref.job_id)
+            if existing is not None:
+                await jobs.record_provider_job(
+                    pool, ref.job_id, existing.id, {"training_file": existing.training_file}
+                )
+                return LaunchResult(
+                    provider_job_id=existing.id,
+                    provider_status=existing.status,
+                    reused_existing=True,
+                )
+            file_id = job["provider_file_id"]
+            if file_id is None:
+                path = resolve_local_path(job["dataset_uri"], settings.dataset_root)
+                file_id = await provider.upload_training_file(path, f"{ref.job_id}.jsonl")
+                await jobs.record_uploaded_file(pool, ref.job_id, file_id)
+            created = await provider.create_job(
+                base_model=job["base_model"],
+                training_file=file_id,
+                config=TrainingConfig.model_validate(job["config"]),
+                trainer_job_id=ref.job_id,
+                tenant_id=job["tenant_id"],
+            )
+        except ProviderError as err:
+            raise provider_failure(err) from None
+        except DatasetUriError as err:
+            raise non_retryable(err.code, f"datasetUri: {err}") from None
+        await jobs.record_provider_job(
+            pool, ref.job_id, created.id, {"training_file": created.training_file}
+        )
+        await jobs.set_stage(pool, ref.job_id, JobStage.queued_at_provider)
+        return LaunchResult(provider_job_id=created.id, provider_status=created.status)
+
+    @activity.defn(name="wait_for_fine_tune")
+    async def wait_for_fine_tune(self, wait: WaitInput) -> WaitResult:
+        """Poll the provider, record events and metrics, heartbeat the last event seen.
+
+        Returns when the provider job ends, or after `report_after_seconds` so the
+        workflow can refresh its live state; a restarted attempt resumes from the
+        heartbeat's last event id.
+        """
+        pool, settings = self._deps.pool, self._deps.settings
+        job_row = await jobs.load_job(pool, wait.job_id)
+        provider = self._provider(job_row["provider"])
+        details = activity.info().heartbeat_details
+        last_event_id: str | None = details[0] if details else None
+        started = time.monotonic()
+        while True:
+            try:
+                provider_job = await provider.get_job(wait.provider_job_id)
+                events = await provider.events_since(wait.provider_job_id, last_event_id)
+            except ProviderError as err:
+                raise provider_failure(err) from None
+            await jobs.record_events(pool, wait.job_id, events)
+            if events:
+                last_event_id = events[-1].id
+            progress = await self._progress(wait.job_id, provider_job)
+            stage = (
+                JobStage.queued_at_provider
+                if provider_job.status in _QUEUED_STATUSES
+                else JobStage.training
+            )
+            await jobs.record_progress(pool, wait.job_id, progress, stage)
+            activity.heartbeat(last_event_id)
+            if provider_job.is_terminal:
+                return await self._finish_training(wait.job_id, job_row, provider_job, progress)
+            if time.monotonic() - started >= wait.report_after_seconds:
+                return WaitResult(
+                    done=False, provider_status=provider_job.status, progress=progress
+                )
+            await asyncio.sleep(settings.provider_poll_seconds)
+
+    async def _progress(self, job_id: str, provider_job: ProviderJob) -> TrainingProgress:
+        latest = await self._deps.pool.fetchrow(
+            "SELECT step, total_steps, train_loss, valid_loss, train_accuracy "
+            "FROM job_metrics WHERE job_id = $1 ORDER BY step DESC LIMIT 1",
+            job_id,
+        )
+        return TrainingProgress(
+            provider_status=provider_job.status,
+            step=latest["step"] if latest else None,
+            total_steps=latest["total_steps"] if latest else None,
+            train_loss=latest["train_loss"] if latest else None,
+            valid_loss=latest["valid_loss"] if latest else None,
+            train_accuracy=latest["train_accuracy"] if latest else None,
+            estimated_finish=provider_job.estimated_finish,
+        )
+
+    async def _finish_training(
+        self, job_id: str, job_row: object, provider_job: ProviderJob, progress: TrainingProgress
+    ) -> WaitResult:
+        duration = None
+        if provider_job.created_at and provider_job.finished_at:
+            duration = int((provider_job.finished_at - provider_job.created_at).total_seconds())
+        await jobs.record_training_result(
+            self._deps.pool,
+            job_id,
+            fine_tuned_model=provider_job.fine_tuned_model,
+            trained_tokens=provider_job.trained_tokens,
+            training_cost=training_cost_usd(provider_job.base_model, provider_job.trained_tokens),
+            training_duration=duration,
+        )
+        return WaitResult(
+            done=True,
+            provider_status=provider_job.status,
+            progress=progress,
+            fine_tuned_model=provider_job.fine_tuned_model,
+            trained_tokens=provider_job.trained_tokens,
+            error_code=provider_job.error_code,
+            error_message=provider_job.error_message,
+        )
+
+    @activity.defn(name="cancel_fine_tune")
+    async def cancel_fine_tune(self, ref: JobRef) -> CancelProviderResult:
+        """Cancel the provider job, found by our id even if launch never reported back."""
+        pool = self._deps.pool
+        job = await jobs.load_job(pool, ref.job_id)
+        await jobs.set_stage(pool, ref.job_id, JobStage.cancelling)
+        provider = self._provider(job["provider"])
+        try:
+            provider_job_id = job["provider_job_id"]
+            if provider_job_id is None:
+                found = await provider.find_job(ref.job_id)
+                provider_job_id = found.id if found else None
+            if provider_job_id is None:
+                return CancelProviderResult()
+            cancelled = await provider.cancel_job(provider_job_id)
+        except ProviderError as err:
+            raise provider_failure(err) from None
+        return CancelProviderResult(
+            provider_job_id=cancelled.id, provider_status=cancelled.status
+        )
+
+    @activity.defn(name="set_job_stage")
+    async def set_job_stage(self, stage: StageInput) -> None:
+        await jobs.set_stage(self._deps.pool, stage.job_id, stage.stage)
+
+    @activity.defn(name="finish_job")
+    async def finish_job(self, finish: FinishJobInput) -> None:
+        await jobs.set_status(
+            self._deps.pool,
+            finish.job_id,
+            finish.status,
+            JobStage.done,
+            error_message=finish.error_message,
+            error_code=finish.error_code,
+        )

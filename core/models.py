@@ -1,0 +1,181 @@
+"""Domain types shared by the API, the workflows and the activities (no I/O here).
+
+Enums and field names follow the REST contract (`docs/api/rest/model-trainer.yaml`).
+Workflow payloads carry ids and summaries only: datasets, datasheets and per-sample
+results live in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.evaluation import EvaluationSummary, ScoreWeights, Thresholds
+
+
+class JobStatus(StrEnum):
+    pending = "pending"
+    validating = "validating"
+    training = "training"
+    evaluating = "evaluating"
+    completed = "completed"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+    @property
+    def rank(self) -> int:
+        """Order of the pipeline; a projection write never moves a job backwards."""
+        return _STATUS_RANK[self]
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.completed, JobStatus.failed, JobStatus.cancelled})
+_STATUS_RANK = {
+    JobStatus.pending: 0,
+    JobStatus.validating: 1,
+    JobStatus.training: 2,
+    JobStatus.evaluating: 3,
+    JobStatus.completed: 9,
+    JobStatus.failed: 9,
+    JobStatus.cancelled: 9,
+}
+
+
+class JobStage(StrEnum):
+    """Finer progress beside `status` (the contract's enum stays as it is)."""
+
+    accepted = "accepted"
+    validating = "validating"
+    uploading = "uploading"
+    queued_at_provider = "queued_at_provider"
+    training = "training"
+    evaluating = "evaluating"
+    awaiting_approval = "awaiting_approval"
+    promoting = "promoting"
+    cancelling = "cancelling"
+    done = "done"
+
+
+class EvaluationStatus(StrEnum):
+    pending = "pending"
+    running = "running"
+    passed = "passed"
+    failed = "failed"
+    error = "error"
+
+
+class Provider(StrEnum):
+    openai = "openai"
+    vertex_ai = "vertex_ai"
+    bedrock = "bedrock"
+    anthropic = "anthropic"
+
+
+class TrainingMethod(StrEnum):
+    supervised = "supervised"
+    dpo = "dpo"
+
+
+class TrainingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    n_epochs: int = Field(default=3, ge=1, le=10)
+    batch_size: int = Field(default=1, ge=1, le=32)
+    learning_rate_multiplier: float = Field(default=0.1, ge=0, le=2.0)
+    method: TrainingMethod = TrainingMethod.supervised
+    suffix: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_-]*$")
+    seed: int | None = None
+
+
+class PolicyConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    scope: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    restrictions: dict[str, Any] = Field(default_factory=dict)
+    require_approval: bool = False
+
+
+class DatasheetInfo(BaseModel):
+    """Required documentation of a dataset; extra tenant-specific fields are kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+    source: str
+    license: str
+    redaction: str
+    description: str | None = None
+    size: int | None = Field(default=None, ge=0)
+    collection_date: datetime | None = None
+
+
+# ---- Workflow payloads -------------------------------------------------------------------
+
+
+class StepTimeouts(BaseModel):
+    """Activity timeouts; defaults suit production, tests shorten them."""
+
+    validate_seconds: float = 600
+    launch_seconds: float = 120
+    wait_heartbeat_seconds: float = 120
+    progress_report_seconds: float = 60
+    evaluate_seconds: float = 1800
+    promote_seconds: float = 60
+    approval_timeout_seconds: float | None = None
+
+
+class TrainingJobInput(BaseModel):
+    job_id: str
+    tenant_id: str
+    name: str
+    provider: Provider
+    base_model: str
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    weights: ScoreWeights = Field(default_factory=ScoreWeights)
+    require_approval: bool = False
+    timeouts: StepTimeouts = Field(default_factory=StepTimeouts)
+
+
+class TrainingProgress(BaseModel):
+    provider_status: str | None = None
+    step: int | None = None
+    total_steps: int | None = None
+    train_loss: float | None = None
+    valid_loss: float | None = None
+    train_accuracy: float | None = None
+    estimated_finish: datetime | None = None
+
+
+class JobState(BaseModel):
+    """What the `state` query returns: the live view of a running job."""
+
+    job_id: str
+    tenant_id: str
+    status: JobStatus = JobStatus.pending
+    stage: JobStage = JobStage.accepted
+    provider_job_id: str | None = None
+    fine_tuned_model: str | None = None
+    progress: TrainingProgress = Field(default_factory=TrainingProgress)
+    evaluation_id: str | None = None
+    evaluation: EvaluationSummary | None = None
+    promotion_id: str | None = None
+    promoted: bool | None = None
+    cancel_reason: str | None = None
+    error_message: str | None = None
+    error_code: str | None = None
+
+
+class CancelRequest(BaseModel):
+    reason: str = "cancelled by request"
+    requested_by: str | None = None
+
+
+class ApprovalDecision(BaseModel):
+    reviewer: str = Field(min_length=1, max_length=255)
+    note: str | None = Field(default=None, max_length=2000)

@@ -1,0 +1,30 @@
+"""Fine-tuning prices per million training tokens (USD), from the provider's price list.
+
+Keyed by model-name prefix; the longest matching prefix wins so dated snapshots share
+their family's price.
+"""
+
+from __future__ import annotations
+
+TRAINING_PRICE_PER_MILLION: dict[str, float] = {
+    "gpt-4.1-nano": 1.50,
+    "gpt-4.1-mini": 5.00,
+    "gpt-4.1": 25.00,
+    "gpt-4o-mini": 3.00,
+    "gpt-4o": 25.00,
+    "gpt-3.5-turbo": 8.00,
+}
+
+
+def training_price_per_million(base_model: str) -> float | None:
+    matches = [p for p in TRAINING_PRICE_PER_MILLION if base_model.startswith(p)]
+    if not matches:
+        return None
+    return TRAINING_PRICE_PER_MILLION[max(matches, key=len)]
+
+
+def training_cost_usd(base_model: str, trained_tokens: int | None) -> float | None:
+    price = training_price_per_million(base_model)
+    if price is None or trained_tokens is None:
+        return None
+    return round(trained_tokens * price / 1_000_000, 6)

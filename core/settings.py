@@ -1,0 +1,88 @@
+"""Service settings, read once from the environment (and `.env`) through pydantic-settings.
+
+Secrets are `SecretStr` so they never print; each may also come from a file named by
+`<NAME>_FILE` (container secrets), re-read on every access so a rotated file is picked up.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _read_secret_file(path: str | None) -> SecretStr | None:
+    if not path:
+        return None
+    return SecretStr(Path(path).read_text(encoding="utf-8").strip())
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # PostgreSQL projection of jobs, evaluations and promotions.
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/model_trainer"
+    database_pool_max: int = 10
+
+    # Temporal.
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "model-trainer"
+    temporal_ui_url: str = "http://127.0.0.1:8233"
+
+    # Fine-tuning provider (OpenAI or anything speaking its API).
+    openai_api_key: SecretStr | None = None
+    openai_api_key_file: str | None = None
+    openai_base_url: str | None = None
+    openai_max_retries: int = 4
+    openai_timeout_seconds: float = 60.0
+
+    # Model Registry.
+    model_registry_url: str = "http://127.0.0.1:8003"
+    model_registry_api_key: SecretStr | None = None
+    model_registry_api_key_file: str | None = None
+    model_registry_timeout_seconds: float = 10.0
+
+    # Where this API is reachable by others (model cards linked from the registry).
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    # Datasets: plain paths and file:// URIs must resolve inside this root.
+    dataset_root: Path = Path("examples/datasets")
+    dataset_max_bytes: int = 512 * 1024 * 1024
+
+    # Training: how often the wait step reports progress back to the workflow.
+    progress_report_seconds: float = 60.0
+    provider_poll_seconds: float = 10.0
+
+    # Evaluation.
+    eval_judge_model: str = "gpt-4o-mini-2024-07-18"
+    eval_concurrency: int = 8
+    eval_default_pedagogy_suites: list[str] = Field(
+        default_factory=lambda: ["content_accuracy", "pedagogical_soundness"]
+    )
+    eval_default_safety_suites: list[str] = Field(
+        default_factory=lambda: ["harmful_content", "privacy_protection"]
+    )
+    eval_max_error_rate: float = 0.2
+
+    # Validate step: refuse base models retiring within this many days.
+    base_model_shutdown_window_days: int = 30
+
+    log_level: str = "INFO"
+
+    def provider_api_key(self) -> str:
+        from_file = _read_secret_file(self.openai_api_key_file)
+        key = from_file or self.openai_api_key
+        return key.get_secret_value() if key else "unset"
+
+    def registry_api_key(self) -> str | None:
+        from_file = _read_secret_file(self.model_registry_api_key_file)
+        key = from_file or self.model_registry_api_key
+        return key.get_secret_value() if key else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,127 @@
+"""Inputs and results of the workflow steps (activities): ids and summaries only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from core.evaluation import EvaluationSummary, ScoreWeights, SuiteCategory, SuiteScore, Thresholds
+from core.models import JobStage, JobStatus, TrainingProgress
+
+
+class JobRef(BaseModel):
+    job_id: str
+
+
+class ValidationSummary(BaseModel):
+    examples: int
+    format: str
+    warning_count: int = 0
+    base_model_shutdown_date: str | None = None
+
+
+class LaunchResult(BaseModel):
+    provider_job_id: str
+    provider_status: str
+    reused_existing: bool = False
+
+
+class WaitInput(BaseModel):
+    job_id: str
+    provider_job_id: str
+    report_after_seconds: float = 60.0
+
+
+class WaitResult(BaseModel):
+    done: bool
+    provider_status: str
+    progress: TrainingProgress = Field(default_factory=TrainingProgress)
+    fine_tuned_model: str | None = None
+    trained_tokens: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class CancelProviderResult(BaseModel):
+    provider_job_id: str | None = None
+    provider_status: str | None = None
+
+
+class SuiteRef(BaseModel):
+    name: str
+    category: SuiteCategory
+
+
+class StartEvaluationInput(BaseModel):
+    evaluation_id: str
+    job_id: str
+    tenant_id: str
+    workflow_id: str
+    name: str = "auto-evaluation"
+    description: str | None = None
+    harness_config: dict[str, Any] = Field(default_factory=dict)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    weights: ScoreWeights = Field(default_factory=ScoreWeights)
+    mark_job_evaluating: bool = False
+
+
+class EvaluationPlan(BaseModel):
+    model: str
+    baseline_model: str | None
+    suites: list[SuiteRef]
+    concurrency: int
+    timeout_seconds: float
+    parallel: bool = True
+
+
+class SuiteTask(BaseModel):
+    evaluation_id: str
+    suite: SuiteRef
+    model: str
+    role: str  # candidate | baseline
+    concurrency: int
+    timeout_seconds: float
+
+
+class FinishEvaluationInput(BaseModel):
+    evaluation_id: str
+    suites: list[SuiteScore]
+    baseline_suites: list[SuiteScore] = Field(default_factory=list)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    weights: ScoreWeights = Field(default_factory=ScoreWeights)
+    error_message: str | None = None
+
+
+class PromoteInput(BaseModel):
+    promotion_id: str
+    job_id: str
+    evaluation_id: str | None
+    force: bool = False
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class PromotionOutcome(BaseModel):
+    promotion_id: str
+    promoted: bool
+    reason: str
+    registry_model_id: str | None = None
+    registry_version_id: str | None = None
+    registry_binding_id: str | None = None
+
+
+class FinishJobInput(BaseModel):
+    job_id: str
+    status: JobStatus
+    error_message: str | None = None
+    error_code: str | None = None
+
+
+class EvaluationOutcome(BaseModel):
+    evaluation_id: str
+    summary: EvaluationSummary
+
+
+class StageInput(BaseModel):
+    job_id: str
+    stage: JobStage

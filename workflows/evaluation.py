@@ -1,0 +1,104 @@
+"""EvaluationWorkflow, and the evaluation steps the training workflow shares with it."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from core.evaluation import EvaluationSummary, SuiteScore
+    from core.steps import (
+        EvaluationPlan,
+        FinishEvaluationInput,
+        StartEvaluationInput,
+        SuiteTask,
+    )
+    from workflows.failures import describe_failure
+    from workflows.options import BOOKKEEPING_TIMEOUT, QUICK_RETRY
+
+
+async def _run_suites(
+    start: StartEvaluationInput, plan: EvaluationPlan, model: str, role: str
+) -> list[SuiteScore]:
+    tasks = [
+        SuiteTask(
+            evaluation_id=start.evaluation_id,
+            suite=suite,
+            model=model,
+            role=role,
+            concurrency=plan.concurrency,
+            timeout_seconds=plan.timeout_seconds,
+        )
+        for suite in plan.suites
+    ]
+
+    def run(task: SuiteTask) -> asyncio.Future[SuiteScore]:
+        return workflow.execute_activity(
+            "run_evaluation_suite",
+            task,
+            result_type=SuiteScore,
+            start_to_close_timeout=timedelta(seconds=plan.timeout_seconds),
+            retry_policy=QUICK_RETRY,
+        )
+
+    if plan.parallel:
+        return list(await asyncio.gather(*(run(t) for t in tasks)))
+    return [await run(t) for t in tasks]
+
+
+async def evaluate(start: StartEvaluationInput) -> EvaluationSummary:
+    """Plan, grade every suite for the candidate and the baseline, then summarise."""
+    plan = await workflow.execute_activity(
+        "start_evaluation",
+        start,
+        result_type=EvaluationPlan,
+        start_to_close_timeout=BOOKKEEPING_TIMEOUT,
+        retry_policy=QUICK_RETRY,
+    )
+    error_message = None
+    candidate: list[SuiteScore] = []
+    baseline: list[SuiteScore] = []
+    try:
+        runs = [_run_suites(start, plan, plan.model, "candidate")]
+        if plan.baseline_model:
+            runs.append(_run_suites(start, plan, plan.baseline_model, "baseline"))
+        results = await asyncio.gather(*runs)
+        candidate = results[0]
+        baseline = results[1] if len(results) > 1 else []
+    except ActivityError as err:
+        # A suite that cannot run at all makes the evaluation `error`, not the job.
+        error_message = describe_failure(err)[1]
+    return await workflow.execute_activity(
+        "finish_evaluation",
+        FinishEvaluationInput(
+            evaluation_id=start.evaluation_id,
+            suites=candidate,
+            baseline_suites=baseline,
+            thresholds=start.thresholds,
+            weights=start.weights,
+            error_message=error_message,
+        ),
+        result_type=EvaluationSummary,
+        start_to_close_timeout=BOOKKEEPING_TIMEOUT,
+        retry_policy=QUICK_RETRY,
+    )
+
+
+@workflow.defn(name="EvaluationWorkflow")
+class EvaluationWorkflow:
+    """On-demand evaluation of a finished job (`POST /trainer/jobs/{id}/evaluate`)."""
+
+    def __init__(self) -> None:
+        self._summary: EvaluationSummary | None = None
+
+    @workflow.run
+    async def run(self, start: StartEvaluationInput) -> EvaluationSummary:
+        self._summary = await evaluate(start)
+        return self._summary
+
+    @workflow.query(name="state")
+    def state(self) -> EvaluationSummary | None:
+        return self._summary

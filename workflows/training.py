@@ -1,0 +1,292 @@
+"""TrainingJobWorkflow: validate -> launch -> wait -> evaluate -> (approve) -> promote.
+
+Deterministic: every side effect is an activity, and each activity writes its own step
+to the PostgreSQL projection. The live state is served by the `state` query; search
+attributes keep the Temporal UI's list filterable by tenant, status and model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError, is_cancelled_exception
+
+with workflow.unsafe.imports_passed_through():
+    from core.models import (
+        ApprovalDecision,
+        CancelRequest,
+        JobStage,
+        JobState,
+        JobStatus,
+        TrainingJobInput,
+    )
+    from core.steps import (
+        CancelProviderResult,
+        FinishJobInput,
+        JobRef,
+        LaunchResult,
+        PromoteInput,
+        PromotionOutcome,
+        StageInput,
+        StartEvaluationInput,
+        ValidationSummary,
+        WaitInput,
+        WaitResult,
+    )
+    from workflows import search_attributes as sa
+    from workflows.evaluation import evaluate
+    from workflows.failures import describe_failure
+    from workflows.options import BOOKKEEPING_TIMEOUT, OUTAGE_BUDGET, PATIENT_RETRY, QUICK_RETRY
+
+
+def workflow_id_for(job_id: str) -> str:
+    return f"training-job-{job_id}"
+
+
+@workflow.defn(name="TrainingJobWorkflow")
+class TrainingJobWorkflow:
+    @workflow.init
+    def __init__(self, inp: TrainingJobInput) -> None:
+        self._input = inp
+        self._state = JobState(job_id=inp.job_id, tenant_id=inp.tenant_id)
+        self._cancel: CancelRequest | None = None
+        self._approval: tuple[bool, ApprovalDecision] | None = None
+        self._pipeline: asyncio.Task[None] | None = None
+
+    # ---- messages ------------------------------------------------------------------------
+
+    @workflow.query(name="state")
+    def state(self) -> JobState:
+        return self._state
+
+    @workflow.signal(name="cancel")
+    def cancel(self, request: CancelRequest) -> None:
+        if self._cancel is None and not self._state.status.is_terminal:
+            self._cancel = request
+            if self._pipeline is not None:
+                self._pipeline.cancel()
+
+    @workflow.update(name="approve")
+    def approve(self, decision: ApprovalDecision) -> JobState:
+        self._approval = (True, decision)
+        return self._state
+
+    @workflow.update(name="reject")
+    def reject(self, decision: ApprovalDecision) -> JobState:
+        self._approval = (False, decision)
+        return self._state
+
+    @approve.validator
+    def _validate_approve(self, decision: ApprovalDecision) -> None:
+        self._require_awaiting_approval()
+
+    @reject.validator
+    def _validate_reject(self, decision: ApprovalDecision) -> None:
+        self._require_awaiting_approval()
+
+    def _require_awaiting_approval(self) -> None:
+        if self._state.stage != JobStage.awaiting_approval or self._approval is not None:
+            raise ApplicationError(
+                f"job is not awaiting approval (stage {self._state.stage.value})",
+                type="not_awaiting_approval",
+            )
+
+    @workflow.signal(name="approve_signal")
+    def approve_signal(self, decision: ApprovalDecision) -> None:
+        if self._state.stage == JobStage.awaiting_approval and self._approval is None:
+            self._approval = (True, decision)
+
+    @workflow.signal(name="reject_signal")
+    def reject_signal(self, decision: ApprovalDecision) -> None:
+        if self._state.stage == JobStage.awaiting_approval and self._approval is None:
+            self._approval = (False, decision)
+
+    # ---- run -----------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: TrainingJobInput) -> JobState:
+        self._pipeline = asyncio.create_task(self._run_pipeline(inp))
+        try:
+            await self._pipeline
+        except BaseException as err:
+            if is_cancelled_exception(err):
+                await self._cleanup_after_cancel(inp)
+                if self._cancel is None:
+                    raise  # workflow cancellation: the run ends Canceled
+                return self._state
+            code, message = describe_failure(err)
+            await self._finish(JobStatus.failed, error_code=code, error_message=message)
+            raise ApplicationError(message, type=code, non_retryable=True) from None
+        return self._state
+
+    async def _run_pipeline(self, inp: TrainingJobInput) -> None:
+        ref = JobRef(job_id=inp.job_id)
+        timeouts = inp.timeouts
+
+        self._set_status(JobStatus.validating, JobStage.validating)
+        await workflow.execute_activity(
+            "validate_dataset",
+            ref,
+            result_type=ValidationSummary,
+            start_to_close_timeout=timedelta(seconds=timeouts.validate_seconds),
+            retry_policy=QUICK_RETRY,
+        )
+
+        self._set_status(JobStatus.training, JobStage.uploading)
+        launch = await workflow.execute_activity(
+            "launch_fine_tune",
+            ref,
+            result_type=LaunchResult,
+            start_to_close_timeout=timedelta(seconds=timeouts.launch_seconds),
+            schedule_to_close_timeout=OUTAGE_BUDGET,
+            retry_policy=PATIENT_RETRY,
+        )
+        self._state.provider_job_id = launch.provider_job_id
+        self._state.stage = JobStage.queued_at_provider
+
+        result = await self._wait_for_training(inp, launch.provider_job_id)
+        if result.provider_status != "succeeded" or not result.fine_tuned_model:
+            raise ApplicationError(
+                result.error_message or f"provider job ended {result.provider_status}",
+                type=result.error_code or f"provider_job_{result.provider_status}",
+                non_retryable=True,
+            )
+        self._state.fine_tuned_model = result.fine_tuned_model
+        workflow.upsert_search_attributes([sa.FINE_TUNED_MODEL.value_set(result.fine_tuned_model)])
+
+        self._set_status(JobStatus.evaluating, JobStage.evaluating)
+        evaluation_id = str(workflow.uuid4())
+        self._state.evaluation_id = evaluation_id
+        summary = await evaluate(
+            StartEvaluationInput(
+                evaluation_id=evaluation_id,
+                job_id=inp.job_id,
+                tenant_id=inp.tenant_id,
+                workflow_id=workflow.info().workflow_id,
+                name="training-evaluation",
+                thresholds=inp.thresholds,
+                weights=inp.weights,
+                mark_job_evaluating=True,
+            )
+        )
+        self._state.evaluation = summary
+
+        if summary.passed:
+            metadata: dict[str, object] = {}
+            if inp.require_approval:
+                approved, decision = await self._await_approval(inp)
+                metadata = {"reviewer": decision.reviewer, "note": decision.note,
+                            "approved": approved}
+                if not approved:
+                    self._state.promoted = False
+                    await self._finish(JobStatus.completed)
+                    return
+            self._state.stage = JobStage.promoting
+            outcome = await workflow.execute_activity(
+                "promote_model",
+                PromoteInput(
+                    promotion_id=str(workflow.uuid4()),
+                    job_id=inp.job_id,
+                    evaluation_id=evaluation_id,
+                    metadata=metadata,
+                ),
+                result_type=PromotionOutcome,
+                start_to_close_timeout=timedelta(seconds=timeouts.promote_seconds),
+                schedule_to_close_timeout=OUTAGE_BUDGET,
+                retry_policy=PATIENT_RETRY,
+            )
+            self._state.promotion_id = outcome.promotion_id
+            self._state.promoted = outcome.promoted
+        else:
+            # Failing thresholds is an evaluation result, not a job failure.
+            self._state.promoted = False
+        await self._finish(JobStatus.completed)
+
+    async def _wait_for_training(self, inp: TrainingJobInput, provider_job_id: str) -> WaitResult:
+        """Poll in rounds so the live state refreshes without bloating history."""
+        report_after = inp.timeouts.progress_report_seconds
+        while True:
+            result = await workflow.execute_activity(
+                "wait_for_fine_tune",
+                WaitInput(
+                    job_id=inp.job_id,
+                    provider_job_id=provider_job_id,
+                    report_after_seconds=report_after,
+                ),
+                result_type=WaitResult,
+                start_to_close_timeout=timedelta(seconds=report_after + 600),
+                heartbeat_timeout=timedelta(seconds=inp.timeouts.wait_heartbeat_seconds),
+                retry_policy=PATIENT_RETRY,
+            )
+            self._state.progress = result.progress
+            if result.progress.provider_status == "running":
+                self._state.stage = JobStage.training
+            if result.done:
+                return result
+
+    async def _await_approval(self, inp: TrainingJobInput) -> tuple[bool, ApprovalDecision]:
+        self._state.stage = JobStage.awaiting_approval
+        await self._set_stage_activity(JobStage.awaiting_approval)
+        timeout = inp.timeouts.approval_timeout_seconds
+        try:
+            await workflow.wait_condition(
+                lambda: self._approval is not None,
+                timeout=timedelta(seconds=timeout) if timeout else None,
+            )
+        except TimeoutError:
+            return False, ApprovalDecision(reviewer="system", note="approval timed out")
+        assert self._approval is not None
+        return self._approval
+
+    # ---- bookkeeping ---------------------------------------------------------------------
+
+    def _set_status(self, status: JobStatus, stage: JobStage) -> None:
+        self._state.status = status
+        self._state.stage = stage
+        workflow.upsert_search_attributes([sa.JOB_STATUS.value_set(status.value)])
+
+    async def _set_stage_activity(self, stage: JobStage) -> None:
+        await workflow.execute_activity(
+            "set_job_stage",
+            StageInput(job_id=self._input.job_id, stage=stage),
+            start_to_close_timeout=BOOKKEEPING_TIMEOUT,
+            retry_policy=QUICK_RETRY,
+        )
+
+    async def _finish(
+        self,
+        status: JobStatus,
+        *,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        await workflow.execute_activity(
+            "finish_job",
+            FinishJobInput(
+                job_id=self._input.job_id,
+                status=status,
+                error_code=error_code,
+                error_message=error_message,
+            ),
+            start_to_close_timeout=BOOKKEEPING_TIMEOUT,
+            retry_policy=QUICK_RETRY,
+        )
+        self._set_status(status, JobStage.done)
+        self._state.error_code = error_code
+        self._state.error_message = error_message
+
+    async def _cleanup_after_cancel(self, inp: TrainingJobInput) -> None:
+        """Cancel the provider job (if one exists) and record the job as cancelled."""
+        reason = self._cancel.reason if self._cancel else "workflow cancelled"
+        self._state.cancel_reason = reason
+        self._state.stage = JobStage.cancelling
+        await workflow.execute_activity(
+            "cancel_fine_tune",
+            JobRef(job_id=inp.job_id),
+            result_type=CancelProviderResult,
+            start_to_close_timeout=timedelta(seconds=inp.timeouts.launch_seconds),
+            retry_policy=QUICK_RETRY,
+        )
+        await self._finish(JobStatus.cancelled, error_code="cancelled", error_message=reason)
