@@ -1,0 +1,418 @@
+"""Per-example checks for chat fine-tuning (SFT) records: `{"messages": [...], "tools": ...}`.
+
+Covers what OpenAI's chat data-prep cookbook checks (keys, roles, content, an assistant
+reply) plus the structure of tool calls, content parts and per-message weights, so a
+file fails here with a line number instead of failing at the provider an hour later.
+The message-level checks are shared with the DPO format.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from activities.datasets.report import Finding, error, json_type, quote_name, warning
+
+ROLES = ("system", "user", "assistant", "tool", "function")
+MESSAGE_KEYS = (
+    "role",
+    "content",
+    "name",
+    "function_call",
+    "tool_calls",
+    "tool_call_id",
+    "weight",
+    "refusal",
+)
+TOP_LEVEL_KEYS = ("messages", "tools", "parallel_tool_calls", "functions")
+IMAGE_DETAILS = ("auto", "low", "high")
+
+_KEY_LIMIT = 40
+
+
+@dataclass(slots=True)
+class ExampleCheck:
+    """Findings for one record, plus the message counts the file statistics need."""
+
+    line: int
+    findings: list[Finding] = field(default_factory=list)
+    # None when the record has no readable message list.
+    messages: int | None = None
+    assistant_messages: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.severity == "error" for f in self.findings)
+
+    def error(self, kind: str, path: str, problem: str) -> None:
+        """Record an error; the message reads "<path> <problem>"."""
+        self.findings.append(error(kind, f"{path} {problem}", line=self.line, field=path))
+
+    def warning(self, kind: str, path: str, problem: str) -> None:
+        self.findings.append(warning(kind, f"{path} {problem}", line=self.line, field=path))
+
+
+@dataclass(slots=True)
+class MessageTally:
+    """What the example-level rules need to know about a message list."""
+
+    messages: int = 0
+    assistant: int = 0
+    trained_assistant: int = 0
+    has_system: bool = False
+    last_role: str | None = None
+    # Ids of tool calls made so far, so tool results can be matched to them.
+    tool_call_ids: set[str] = field(default_factory=set)
+
+
+def check_chat_example(example: dict[str, Any], line: int) -> ExampleCheck:
+    out = ExampleCheck(line)
+    check_unknown_keys(example, TOP_LEVEL_KEYS, "", out)
+    check_tool_definitions(example, "", out)
+    if "messages" not in example:
+        out.error("missing_messages", "messages", "is missing")
+        return out
+    tally = check_messages(example["messages"], "messages", out)
+    if tally is None:
+        return out
+    out.messages = tally.messages
+    out.assistant_messages = tally.assistant
+    if tally.assistant == 0:
+        out.error("no_assistant_message", "messages", "has no assistant message")
+    elif tally.trained_assistant == 0:
+        out.warning(
+            "no_trained_assistant_message",
+            "messages",
+            "has only assistant messages with weight 0, so nothing in it is trained on",
+        )
+    elif tally.last_role != "assistant":
+        role = quote_name(tally.last_role) if tally.last_role else "no valid role"
+        out.warning(
+            "last_message_not_assistant",
+            f"messages[{tally.messages - 1}]",
+            f"is the last message but has {role}; messages after the last assistant"
+            " message are not trained on",
+        )
+    if not tally.has_system:
+        out.warning("missing_system_message", "messages", "has no system message")
+    return out
+
+
+def key_path(prefix: str, key: str) -> str:
+    """`prefix.key`, truncating a runaway key so it cannot flood a report."""
+    if len(key) > _KEY_LIMIT:
+        key = key[:_KEY_LIMIT] + "..."
+    return f"{prefix}.{key}" if prefix else key
+
+
+def check_unknown_keys(
+    obj: dict[str, Any], allowed: tuple[str, ...], prefix: str, out: ExampleCheck
+) -> None:
+    for key in obj:
+        if key not in allowed:
+            out.warning(
+                "unknown_top_level_key",
+                key_path(prefix, key),
+                f"is not a recognised key (expected: {', '.join(allowed)})",
+            )
+
+
+def check_tool_definitions(obj: dict[str, Any], prefix: str, out: ExampleCheck) -> None:
+    """`tools`, `functions` and `parallel_tool_calls` at the record (or DPO input) level."""
+    if "tools" in obj:
+        _check_definition_list(obj["tools"], key_path(prefix, "tools"), out, wrapped=True)
+    if "functions" in obj:
+        _check_definition_list(obj["functions"], key_path(prefix, "functions"), out, wrapped=False)
+    parallel = obj.get("parallel_tool_calls")
+    if "parallel_tool_calls" in obj and not isinstance(parallel, bool):
+        path = key_path(prefix, "parallel_tool_calls")
+        out.error("invalid_tools", path, f"must be a boolean, got {json_type(parallel)}")
+
+
+def _check_definition_list(value: Any, path: str, out: ExampleCheck, *, wrapped: bool) -> None:
+    # `tools` entries wrap the function ({type, function: {...}}); legacy `functions` do not.
+    if not isinstance(value, list):
+        out.error("invalid_tools", path, f"must be an array, got {json_type(value)}")
+        return
+    for i, item in enumerate(value):
+        fn: Any = item
+        fn_path = f"{path}[{i}]"
+        if wrapped and isinstance(item, dict):
+            if item.get("type") != "function":
+                out.error("invalid_tools", f"{fn_path}.type", "must be 'function'")
+            fn = item.get("function")
+            fn_path = f"{fn_path}.function"
+        if not isinstance(fn, dict):
+            out.error("invalid_tools", fn_path, f"must be an object, got {json_type(fn)}")
+            continue
+        if not _non_blank(fn.get("name")):
+            out.error("invalid_tools", f"{fn_path}.name", "must be a non-empty string")
+        if "parameters" in fn and not isinstance(fn["parameters"], dict):
+            got = json_type(fn["parameters"])
+            out.error(
+                "invalid_tools", f"{fn_path}.parameters", f"must be a JSON schema object, got {got}"
+            )
+
+
+def check_messages(
+    value: Any, path: str, out: ExampleCheck, tally: MessageTally | None = None
+) -> MessageTally | None:
+    """Check a message list; None when `value` is not a non-empty array."""
+    if not isinstance(value, list):
+        out.error("empty_messages", path, f"must be a non-empty array, got {json_type(value)}")
+        return None
+    if not value:
+        out.error("empty_messages", path, "is an empty array")
+        return None
+    tally = tally or MessageTally()
+    for i, message in enumerate(value):
+        check_message(message, f"{path}[{i}]", out, tally)
+    return tally
+
+
+def check_message(message: Any, path: str, out: ExampleCheck, tally: MessageTally) -> None:
+    tally.messages += 1
+    tally.last_role = None
+    if not isinstance(message, dict):
+        out.error("message_not_object", path, f"must be an object, got {json_type(message)}")
+        return
+    for key in message:
+        if key not in MESSAGE_KEYS:
+            out.error(
+                "unknown_message_key",
+                key_path(path, key),
+                f"is not an allowed message key (allowed: {', '.join(MESSAGE_KEYS)})",
+            )
+    role = _check_role(message, path, out)
+    tally.last_role = role
+    if role == "system":
+        tally.has_system = True
+    elif role == "assistant":
+        tally.assistant += 1
+        if message.get("weight", 1) != 0:
+            tally.trained_assistant += 1
+    _check_content_presence(message, role, path, out)
+    _check_weight(message, role, path, out)
+    _check_name(message, role, path, out)
+    _check_refusal(message, role, path, out)
+    _check_calls(message, role, path, out, tally)
+
+
+def _check_role(message: dict[str, Any], path: str, out: ExampleCheck) -> str | None:
+    role_path = f"{path}.role"
+    if "role" not in message:
+        out.error("missing_role", role_path, "is missing")
+        return None
+    role = message["role"]
+    if not isinstance(role, str):
+        out.error("unknown_role", role_path, f"must be a string, got {json_type(role)}")
+        return None
+    if role not in ROLES:
+        out.error("unknown_role", role_path, f"{quote_name(role)} is not one of {', '.join(ROLES)}")
+        return None
+    return role
+
+
+def _check_content_presence(
+    message: dict[str, Any], role: str | None, path: str, out: ExampleCheck
+) -> None:
+    content = message.get("content")
+    if content is not None:
+        _check_content(content, role, f"{path}.content", out)
+        return
+    # An assistant turn may consist only of a call or a refusal.
+    if role == "assistant" and (
+        message.get("tool_calls") is not None
+        or message.get("function_call") is not None
+        or isinstance(message.get("refusal"), str)
+    ):
+        return
+    state = "is null" if "content" in message else "is missing"
+    out.error("missing_content", f"{path}.content", state)
+
+
+def _check_content(content: Any, role: str | None, path: str, out: ExampleCheck) -> None:
+    if isinstance(content, str):
+        if not content.strip():
+            out.warning("empty_content", path, "is empty")
+        return
+    if not isinstance(content, list):
+        got = json_type(content)
+        out.error(
+            "invalid_content_type",
+            path,
+            f"must be a string or an array of content parts, got {got}",
+        )
+        return
+    if not content:
+        out.warning("empty_content", path, "is an empty array")
+    for i, part in enumerate(content):
+        _check_part(part, role, f"{path}[{i}]", out)
+
+
+def _check_part(part: Any, role: str | None, path: str, out: ExampleCheck) -> None:
+    if not isinstance(part, dict):
+        out.error("invalid_content_type", path, f"must be an object, got {json_type(part)}")
+        return
+    kind = part.get("type")
+    if kind == "text":
+        _require_string(part, "text", path, out)
+    elif kind == "refusal" and role == "assistant":
+        _require_string(part, "refusal", path, out)
+    elif kind == "image_url":
+        _check_image_part(part, role, path, out)
+    else:
+        shown = quote_name(kind) if isinstance(kind, str) else json_type(kind)
+        allowed = "text, image_url, refusal" if role == "assistant" else "text, image_url"
+        out.error("invalid_content_type", f"{path}.type", f"{shown} is not one of {allowed}")
+
+
+def _require_string(part: dict[str, Any], key: str, path: str, out: ExampleCheck) -> None:
+    if not isinstance(part.get(key), str):
+        got = json_type(part.get(key))
+        out.error("invalid_content_type", f"{path}.{key}", f"must be a string, got {got}")
+
+
+def _check_image_part(part: dict[str, Any], role: str | None, path: str, out: ExampleCheck) -> None:
+    if role != "user":
+        out.error("invalid_content_type", path, "is an image; images are only allowed from users")
+    image = part.get("image_url")
+    if not isinstance(image, dict) or not _non_blank(image.get("url")):
+        out.error(
+            "invalid_content_type", f"{path}.image_url", "must be an object with a non-empty url"
+        )
+        return
+    if "detail" in image and image["detail"] not in IMAGE_DETAILS:
+        out.error(
+            "invalid_content_type",
+            f"{path}.image_url.detail",
+            f"must be one of {', '.join(IMAGE_DETAILS)}",
+        )
+
+
+def _check_weight(message: dict[str, Any], role: str | None, path: str, out: ExampleCheck) -> None:
+    if "weight" not in message:
+        return
+    weight_path = f"{path}.weight"
+    if role != "assistant":
+        out.error("invalid_weight", weight_path, "is only allowed on assistant messages")
+        return
+    weight = message["weight"]
+    # JSON true/false parse to bool, which Python would otherwise accept as 1/0.
+    if isinstance(weight, bool) or not isinstance(weight, int) or weight not in (0, 1):
+        out.error("invalid_weight", weight_path, f"must be 0 or 1, got {_weight_type(weight)}")
+
+
+def _check_name(message: dict[str, Any], role: str | None, path: str, out: ExampleCheck) -> None:
+    name_path = f"{path}.name"
+    if "name" in message:
+        if not _non_blank(message["name"]):
+            out.error("invalid_name", name_path, "must be a non-empty string")
+    elif role == "function":
+        out.error("invalid_tool_call", name_path, "is required on function messages")
+
+
+def _check_refusal(message: dict[str, Any], role: str | None, path: str, out: ExampleCheck) -> None:
+    refusal = message.get("refusal")
+    if refusal is None:
+        return
+    refusal_path = f"{path}.refusal"
+    if role != "assistant":
+        out.error("invalid_content_type", refusal_path, "is only allowed on assistant messages")
+    elif not isinstance(refusal, str):
+        out.error(
+            "invalid_content_type", refusal_path, f"must be a string, got {json_type(refusal)}"
+        )
+
+
+def _check_calls(
+    message: dict[str, Any], role: str | None, path: str, out: ExampleCheck, tally: MessageTally
+) -> None:
+    if message.get("tool_calls") is not None:
+        _check_tool_calls(message["tool_calls"], role, f"{path}.tool_calls", out, tally)
+    if message.get("function_call") is not None:
+        if role != "assistant":
+            out.error(
+                "invalid_tool_call",
+                f"{path}.function_call",
+                "is only allowed on assistant messages",
+            )
+        _check_function(message["function_call"], f"{path}.function_call", out)
+    id_path = f"{path}.tool_call_id"
+    if role == "tool":
+        call_id = message.get("tool_call_id")
+        if "tool_call_id" not in message:
+            out.error("invalid_tool_call", id_path, "is required on tool messages")
+        elif not _non_blank(call_id):
+            out.error("invalid_tool_call", id_path, "must be a non-empty string")
+        elif call_id not in tally.tool_call_ids:
+            out.error(
+                "invalid_tool_call",
+                id_path,
+                "does not match the id of an earlier assistant tool call",
+            )
+    elif "tool_call_id" in message:
+        out.error("invalid_tool_call", id_path, "is only allowed on tool messages")
+
+
+def _check_tool_calls(
+    calls: Any, role: str | None, path: str, out: ExampleCheck, tally: MessageTally
+) -> None:
+    if role != "assistant":
+        out.error("invalid_tool_call", path, "is only allowed on assistant messages")
+    if not isinstance(calls, list) or not calls:
+        out.error("invalid_tool_call", path, f"must be a non-empty array, got {_array_type(calls)}")
+        return
+    for i, call in enumerate(calls):
+        call_path = f"{path}[{i}]"
+        if not isinstance(call, dict):
+            out.error("invalid_tool_call", call_path, f"must be an object, got {json_type(call)}")
+            continue
+        call_id = call.get("id")
+        if not _non_blank(call_id):
+            out.error("invalid_tool_call", f"{call_path}.id", "must be a non-empty string")
+        elif call_id in tally.tool_call_ids:
+            out.error("invalid_tool_call", f"{call_path}.id", "repeats an earlier tool call id")
+        else:
+            tally.tool_call_ids.add(call_id)
+        if call.get("type") != "function":
+            out.error("invalid_tool_call", f"{call_path}.type", "must be 'function'")
+        _check_function(call.get("function"), f"{call_path}.function", out)
+
+
+def _check_function(fn: Any, path: str, out: ExampleCheck) -> None:
+    """A called function: `{name, arguments}` where arguments is a JSON-encoded string."""
+    if not isinstance(fn, dict):
+        out.error("invalid_tool_call", path, f"must be an object, got {json_type(fn)}")
+        return
+    if not _non_blank(fn.get("name")):
+        out.error("invalid_tool_call", f"{path}.name", "must be a non-empty string")
+    args_path = f"{path}.arguments"
+    arguments = fn.get("arguments")
+    if not isinstance(arguments, str):
+        got = json_type(arguments)
+        out.error("invalid_tool_call", args_path, f"must be a JSON-encoded string, got {got}")
+        return
+    try:
+        json.loads(arguments)
+    except (ValueError, RecursionError):
+        out.warning("tool_arguments_not_json", args_path, "is not valid JSON")
+
+
+def _non_blank(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _array_type(value: Any) -> str:
+    return "an empty array" if value == [] else json_type(value)
+
+
+def _weight_type(weight: Any) -> str:
+    if isinstance(weight, bool):
+        return "boolean"
+    if isinstance(weight, int):
+        return "another integer"
+    if isinstance(weight, float):
+        return "a floating-point number"
+    return json_type(weight)
