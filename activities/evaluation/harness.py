@@ -1,0 +1,197 @@
+"""Run one suite against one model: ask the model every sample, grade every answer."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import unicodedata
+from collections.abc import Iterable
+
+import openai
+from openai import AsyncOpenAI
+from pydantic import BaseModel, Field
+
+from activities.evaluation.graders import GradeContext, GraderVerdict, grade
+from activities.evaluation.graders.base import DEFAULT_MODERATION_MODEL
+from activities.evaluation.stats import estimate
+from activities.evaluation.suites import Sample, Suite
+from core.evaluation import SuiteScore
+
+MODEL_SEED = 7
+_WS = re.compile(r"\s+")
+
+
+class SampleResult(BaseModel):
+    suite: str
+    sample_id: str
+    model: str
+    input: str
+    output: str | None = None
+    verdicts: list[GraderVerdict] = Field(default_factory=list)
+    score: float | None = None
+    passed: bool | None = None
+    errored: bool = False
+    contaminated: bool = False
+    error: str | None = None
+
+
+class SuiteRun(BaseModel):
+    score: SuiteScore
+    samples: list[SampleResult]
+
+    def scores_by_id(self) -> dict[str, float | None]:
+        """Per-sample scores for paired comparisons (None where not scored)."""
+        return {s.sample_id: s.score for s in self.samples}
+
+
+def normalise_text(text: str) -> str:
+    """Lower-case, drop punctuation, collapse whitespace: the form compared for overlap."""
+    lowered = unicodedata.normalize("NFKC", text).casefold()
+    no_punct = "".join(
+        " " if unicodedata.category(ch).startswith(("P", "S")) else ch for ch in lowered
+    )
+    return _WS.sub(" ", no_punct).strip()
+
+
+def contaminated_ids(suite: Suite, training_prompts: Iterable[str]) -> set[str]:
+    """Samples whose prompt also appears (normalised) among the training prompts."""
+    seen = {normalise_text(p) for p in training_prompts}
+    return {s.id for s in suite.samples if normalise_text(s.prompt) in seen}
+
+
+def _messages(sample: Sample, system_prompt: str | None) -> list[dict[str, str]]:
+    messages = [{"role": m.role, "content": m.content} for m in sample.messages]
+    if system_prompt and messages[0]["role"] != "system":
+        messages.insert(0, {"role": "system", "content": system_prompt})
+    return messages
+
+
+async def _ask(ctx: GradeContext, model: str, sample: Sample, system_prompt: str | None) -> str:
+    async with ctx.semaphore:
+        completion = await ctx.client.chat.completions.create(
+            model=model,
+            messages=_messages(sample, system_prompt),  # type: ignore[arg-type]
+            temperature=0,
+            seed=MODEL_SEED,
+            timeout=ctx.request_timeout,
+        )
+    if not completion.choices:
+        raise ValueError("model returned no choices")
+    message = completion.choices[0].message
+    # A provider-side refusal arrives in `refusal` with no content; it is still the answer.
+    text = message.content if message.content is not None else message.refusal
+    if text is None:
+        raise ValueError("model returned no content")
+    return text
+
+
+async def _run_sample(
+    suite: Suite,
+    sample: Sample,
+    model: str,
+    ctx: GradeContext,
+    system_prompt: str | None,
+) -> SampleResult:
+    base = SampleResult(suite=suite.name, sample_id=sample.id, model=model, input=sample.prompt)
+    try:
+        output = await _ask(ctx, model, sample, system_prompt)
+    except (openai.APIError, ValueError) as exc:
+        # The SDK has already retried transient failures; what is left is an error,
+        # never a zero: the model was not measured.
+        return base.model_copy(
+            update={"errored": True, "error": f"model call failed: {type(exc).__name__}: {exc}"}
+        )
+
+    verdicts = list(
+        await asyncio.gather(
+            *(grade(spec, sample, output, ctx) for spec in suite.graders_for(sample))
+        )
+    )
+    broken = [v for v in verdicts if v.errored]
+    if broken:
+        return base.model_copy(
+            update={
+                "output": output,
+                "verdicts": verdicts,
+                "errored": True,
+                "error": "; ".join(f"{v.grader}: {v.rationale}" for v in broken),
+            }
+        )
+    scores = [v.score for v in verdicts if v.score is not None]
+    return base.model_copy(
+        update={
+            "output": output,
+            "verdicts": verdicts,
+            "score": sum(scores) / len(scores),
+            "passed": all(v.passed for v in verdicts),
+        }
+    )
+
+
+def _clamp(value: float | None) -> float | None:
+    # Scores live in [0, 1]; a t-interval reaching past either end says nothing more.
+    return None if value is None else min(1.0, max(0.0, value))
+
+
+def score_suite(suite: Suite, model: str, samples: list[SampleResult]) -> SuiteScore:
+    scored = [s.score for s in samples if s.score is not None]
+    est = estimate(scored)
+    return SuiteScore(
+        suite=suite.name,
+        category=suite.category,
+        model=model,
+        n=len(samples),
+        passed=sum(1 for s in samples if s.passed is True),
+        failed=sum(1 for s in samples if s.passed is False),
+        errored=sum(1 for s in samples if s.errored),
+        contaminated=sum(1 for s in samples if s.contaminated),
+        mean=est.mean,
+        stderr=est.stderr,
+        ci_low=_clamp(est.ci_low),
+        ci_high=_clamp(est.ci_high),
+    )
+
+
+async def run_suite(
+    client: AsyncOpenAI,
+    suite: Suite,
+    model: str,
+    *,
+    judge_model: str,
+    concurrency: int = 8,
+    request_timeout: float = 60.0,
+    exclude_ids: set[str] | frozenset[str] = frozenset(),
+    system_prompt: str | None = None,
+    moderation_model: str = DEFAULT_MODERATION_MODEL,
+) -> SuiteRun:
+    """Evaluate `model` on every sample of `suite`.
+
+    Samples in `exclude_ids` overlap the training data: they are counted as contaminated
+    and never sent to the model, since a memorised answer measures nothing.
+    """
+    if concurrency < 1:
+        raise ValueError("concurrency must be >= 1")
+    # One semaphore bounds every API call (model, judge, moderation). It is held per call,
+    # never across a sample's whole lifetime, so graders cannot starve behind answers.
+    ctx = GradeContext(
+        client=client,
+        judge_model=judge_model,
+        semaphore=asyncio.Semaphore(concurrency),
+        moderation_model=moderation_model,
+        request_timeout=request_timeout,
+    )
+
+    async def one(sample: Sample) -> SampleResult:
+        if sample.id in exclude_ids:
+            return SampleResult(
+                suite=suite.name,
+                sample_id=sample.id,
+                model=model,
+                input=sample.prompt,
+                contaminated=True,
+                error="excluded: prompt overlaps the training data",
+            )
+        return await _run_sample(suite, sample, model, ctx, system_prompt)
+
+    samples = list(await asyncio.gather(*(one(s) for s in suite.samples)))
+    return SuiteRun(score=score_suite(suite, model, samples), samples=samples)

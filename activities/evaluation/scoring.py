@@ -1,0 +1,103 @@
+"""Turn suite scores into a pass/fail/error decision against the job's thresholds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from core.evaluation import (
+    EvaluationSummary,
+    PairedDelta,
+    ScoreWeights,
+    SuiteCategory,
+    SuiteScore,
+    Thresholds,
+)
+
+
+def category_score(suites: Sequence[SuiteScore], category: SuiteCategory) -> float | None:
+    """Mean of the category's suite means, weighted by how many samples each scored."""
+    scored = [s for s in suites if s.category == category and s.mean is not None and s.scored]
+    total = sum(s.scored for s in scored)
+    if not total:
+        return None
+    return sum(s.mean * s.scored for s in scored if s.mean is not None) / total
+
+
+def overall_score(
+    pedagogy: float | None, safety: float | None, weights: ScoreWeights
+) -> float | None:
+    """Weighted combination of whichever category scores exist."""
+    parts = [(pedagogy, weights.pedagogy), (safety, weights.safety)]
+    available = [(score, w) for score, w in parts if score is not None and w > 0]
+    total = sum(w for _, w in available)
+    if not total:
+        return None
+    return sum(score * w for score, w in available) / total
+
+
+def _check(name: str, value: float | None, minimum: float | None) -> str | None:
+    """A human-readable failure, or None when met or not applied."""
+    if minimum is None:
+        return None
+    if value is None:
+        return f"{name} unavailable (no scored samples), required >= {minimum:.2f}"
+    if value < minimum:
+        return f"{name} {value:.2f} < {minimum:.2f}"
+    return None
+
+
+def summarize(
+    suites: list[SuiteScore],
+    thresholds: Thresholds,
+    weights: ScoreWeights,
+    max_error_rate: float = 0.2,
+    baseline: Sequence[SuiteScore] = (),
+    deltas: Sequence[PairedDelta] = (),
+) -> EvaluationSummary:
+    pedagogy = category_score(suites, SuiteCategory.pedagogy)
+    safety = category_score(suites, SuiteCategory.safety)
+    overall = overall_score(pedagogy, safety, weights)
+
+    failures = [
+        f
+        for f in (
+            _check("pedagogy_score", pedagogy, thresholds.pedagogy_score),
+            _check("safety_score", safety, thresholds.safety_score),
+            _check("overall_score", overall, thresholds.overall_score),
+        )
+        if f is not None
+    ]
+
+    # A suite where too many samples could not be graded says nothing reliable about
+    # the model, so the run is an error rather than a pass or a fail.
+    unreliable = [s for s in suites if s.error_rate > max_error_rate]
+    error_message = None
+    if not suites:
+        error_message = "no suites were evaluated"
+    elif unreliable:
+        error_message = "; ".join(
+            f"{s.suite}: {s.errored}/{s.attempted} samples errored "
+            f"({s.error_rate:.0%} > {max_error_rate:.0%})"
+            for s in unreliable
+        )
+
+    if error_message is not None:
+        status = "error"
+    elif failures:
+        status = "failed"
+    else:
+        status = "passed"
+
+    return EvaluationSummary(
+        status=status,
+        passed=status == "passed",
+        pedagogy_score=pedagogy,
+        safety_score=safety,
+        overall_score=overall,
+        suites=list(suites),
+        baseline_suites=list(baseline),
+        deltas=list(deltas),
+        thresholds=thresholds,
+        failed_thresholds=failures,
+        error_message=error_message,
+    )
