@@ -55,6 +55,9 @@ ModelName = Annotated[
 HexHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]
 VersionNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]+\.[0-9]+(\.[0-9]+)?$")]
 
+PageNumber = Annotated[int, Query(ge=1)]
+PageSize = Annotated[int, Query(ge=1, le=100)]
+
 ADMIN_PREFIX = "/_emulator"
 
 
@@ -684,9 +687,6 @@ def create_app(settings: RegistryEmulatorSettings | None = None) -> FastAPI:
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         return error_response(500, "Internal server error")
 
-    Page = Annotated[int, Query(ge=1)]
-    Size = Annotated[int, Query(ge=1, le=100)]
-
     # -- health
 
     @app.get("/health", response_model=HealthOut)
@@ -711,8 +711,8 @@ def create_app(settings: RegistryEmulatorSettings | None = None) -> FastAPI:
         task: Task | None = None,
         subject: str | None = None,
         name_contains: str | None = None,
-        page: Page = 1,
-        size: Size = 20,
+        page: PageNumber = 1,
+        size: PageSize = 20,
     ) -> ModelList:
         items = [
             m
@@ -737,7 +737,7 @@ def create_app(settings: RegistryEmulatorSettings | None = None) -> FastAPI:
 
     @app.get("/models/{model_id}/versions", response_model=VersionList)
     async def list_model_versions(
-        model_id: int, include_archived: bool = False, page: Page = 1, size: Size = 20
+        model_id: int, include_archived: bool = False, page: PageNumber = 1, size: PageSize = 20
     ) -> VersionList:
         store.model(model_id)
         items = sorted(
@@ -762,8 +762,8 @@ def create_app(settings: RegistryEmulatorSettings | None = None) -> FastAPI:
         model_type: str | None = None,
         framework: str | None = None,
         include_archived: bool = True,
-        page: Page = 1,
-        size: Size = 20,
+        page: PageNumber = 1,
+        size: PageSize = 20,
     ) -> VersionList:
         def keep(v: _Version) -> bool:
             return (
@@ -807,8 +807,8 @@ def create_app(settings: RegistryEmulatorSettings | None = None) -> FastAPI:
         version_id: int | None = None,
         provider: Provider | None = None,
         status: BindingStatus | None = None,
-        page: Page = 1,
-        size: Size = 20,
+        page: PageNumber = 1,
+        size: PageSize = 20,
     ) -> BindingList:
         items = [
             b
