@@ -295,6 +295,15 @@ async def test_ensure_calls_are_idempotent(
     assert (await registry.get_model(model_id)).name == "acme math-tutor"
 
 
+async def test_ensure_model_with_a_slash_in_its_name(
+    raw: httpx.AsyncClient, registry: RegistryClient
+) -> None:
+    first = await registry.ensure_model("Acme/Math Tutor")
+    again = await registry.ensure_model("acme/math tutor")
+    assert first.id == again.id and first.name == "acme/math tutor"
+    assert (await _state(raw))["models"] == 1
+
+
 async def test_ensure_version_numbers_and_reuse_of_archived(registry: RegistryClient) -> None:
     model = await registry.ensure_model("tutor")
     ids = [f"ft:gpt-4o-mini:acme::{n}" for n in range(5)]

@@ -322,13 +322,22 @@ class RegistryClient:
         try:
             return await self.create_model(name, task, subject, description)
         except RegistryAlreadyExists as exc:
-            existing = await self.get_model_by_name(name)
+            existing = await self.get_model_by_name(name) or await self._find_model_in_list(name)
             if existing is None:
                 raise RegistryUnavailable(
                     exc.status_code,
                     f"model {normalize_model_name(name)!r} reported as existing but not found",
                 ) from exc
             return existing
+
+    async def _find_model_in_list(self, name: str) -> Model | None:
+        """Exact-name search through `GET /models` (for names `/models/name/{name}` cannot
+        route, such as names with a slash)."""
+        key = normalize_model_name(name)
+        for item in await self._list_all("/models", "models", {"name_contains": key}):
+            if isinstance(item, dict) and item.get("name") == key:
+                return self._parse(Model, item)
+        return None
 
     # -- versions
 
