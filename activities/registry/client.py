@@ -12,7 +12,8 @@ previous attempt created instead of creating it twice.
 Errors: `RegistryUnavailable` (retryable: 5xx, 408/429, timeouts, connection failures),
 `RegistryClientError` (not retryable: other 4xx, with the registry's message) and its
 subclasses `RegistryNotFound` / `RegistryAlreadyExists`, and `RegistryVersionConflict`
-(retryable) when concurrent promoters keep taking the version numbers picked here.
+(a retryable `RegistryUnavailable`) when concurrent promoters keep taking the version numbers
+picked here.
 """
 
 from __future__ import annotations

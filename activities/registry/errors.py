@@ -1,8 +1,8 @@
 """Errors raised by the Model Registry client.
 
 The split mirrors how promotion retries: `RegistryUnavailable` (5xx, 408/429, timeouts,
-connection failures) is worth retrying, `RegistryClientError` (any other 4xx) is not, and
-carries the registry's own message. Messages never contain credentials.
+connection failures, `RegistryVersionConflict`) is worth retrying; `RegistryClientError` (any
+other 4xx) is not, and carries the registry's own message. Messages never contain credentials.
 """
 
 from __future__ import annotations
@@ -42,7 +42,5 @@ class RegistryUnavailable(RegistryError):
     retryable = True
 
 
-class RegistryVersionConflict(RegistryError):
+class RegistryVersionConflict(RegistryUnavailable):
     """Concurrent promoters kept taking the version numbers we picked; try again later."""
-
-    retryable = True
