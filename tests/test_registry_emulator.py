@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from activities.registry.client import (
     RegistryClientError,
     RegistryNotFound,
     RegistryUnavailable,
+    RegistryVersionConflict,
     version_hash,
 )
 from emulators.registry_emulator import __main__ as emulator_main
@@ -526,3 +528,44 @@ def test_main_runs_uvicorn(monkeypatch: pytest.MonkeyPatch) -> None:
     emulator_main.main(["--host", "127.0.0.1", "--port", "8003"])
     assert (seen["host"], seen["port"]) == ("127.0.0.1", 8003)
     assert seen["app"].title.startswith("Model Registry")
+
+
+async def test_version_number_exhaustion_is_retryable() -> None:
+    posted: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json={"versions": [], "total": 0, "page": 1, "pages": 0})
+        posted.append(json.loads(request.content)["version"])
+        return httpx.Response(400, json={"error": "Version already exists", "status_code": 400})
+
+    transport = httpx.MockTransport(handler)
+    async with RegistryClient("http://registry", None, transport=transport) as client:
+        with pytest.raises(RegistryVersionConflict) as conflict:
+            await client.ensure_version(1, FT, 0.9, None)
+    assert isinstance(conflict.value, RegistryUnavailable) and conflict.value.retryable
+    assert posted == ["1.0", "2.0", "3.0", "4.0", "5.0"]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error", "message"),
+    [
+        (429, {"detail": "slow down"}, RegistryUnavailable, "slow down"),
+        (502, "bad gateway", RegistryUnavailable, "bad gateway"),
+        (403, {"detail": "forbidden"}, RegistryClientError, "forbidden"),
+        (422, {"detail": [{"loc": ["body", "name"], "msg": "too long"}]}, RegistryClientError,
+         "name: too long"),
+    ],
+)  # fmt: skip
+async def test_error_mapping(status: int, body: Any, error: type, message: str) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.headers["Authorization"] == "Bearer k"
+        if isinstance(body, str):
+            return httpx.Response(status, text=body)
+        return httpx.Response(status, json=body)
+
+    transport = httpx.MockTransport(handler)
+    async with RegistryClient("http://registry", "k", transport=transport) as client:
+        with pytest.raises(error) as raised:
+            await client.get_model(1)
+    assert raised.value.status_code == status and raised.value.message == message
