@@ -1,0 +1,60 @@
+"""The FastAPI application: a thin layer over Temporal (start/query/signal/cancel) and the
+PostgreSQL projection (lists, filters, stats)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from activities.providers.openai_provider import make_openai_client
+from api.errors import install_error_handlers
+from api.routers import evaluations, health, jobs, promotions
+from api.state import AppState
+from core.db import open_database
+from core.settings import Settings, get_settings
+from workflows.connection import connect
+
+API_DESCRIPTION = """\
+The Model Trainer Service fine-tunes a model for a tenant, proves its dataset is sound and
+documented, evaluates the result for pedagogy and safety, and registers it in the Model
+Registry only when it passes. Each job is one durable Temporal workflow
+(`training-job-{id}`).
+
+Extensions to the original contract: `Idempotency-Key` on job creation, job `stage`,
+`progress`, `tenantId`, `temporalUrl`, `/trainer/jobs/{id}/events`, `/trainer/jobs/{id}/cancel`,
+`/trainer/evaluations/{id}` and `/samples`, `/trainer/jobs/{id}/model-card`, and `GET /stats`.
+Registry ids are the registry's integers, returned as strings.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await open_database(settings.database_url, max_size=settings.database_pool_max)
+        temporal = await connect(settings.temporal_address, settings.temporal_namespace)
+        openai_client = make_openai_client(settings, max_retries=0)
+        app.state.trainer = AppState(
+            settings=settings, pool=pool, temporal=temporal, openai=openai_client
+        )
+        logging.getLogger("api").info("model trainer API ready")
+        try:
+            yield
+        finally:
+            await openai_client.close()
+            await pool.close()
+
+    app = FastAPI(
+        title="Model Trainer Service",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for router in (jobs.router, evaluations.router, promotions.router, health.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,210 @@
+"""Evaluations: start one for a finished job, read results and per-sample verdicts."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, status
+from temporalio.common import WorkflowIDReusePolicy
+
+from activities.evaluation.suites import list_builtin_suites, load_builtin_suite, suite_from_dict
+from api.auth import Caller, current_caller
+from api.errors import ApiError, conflict, not_found
+from api.mapping import evaluation_response
+from api.repository import (
+    get_evaluation,
+    insert_evaluation,
+    latest_evaluation,
+    list_evaluations,
+    list_samples,
+)
+from api.routers.jobs import ERRORS, require_job
+from api.schemas import (
+    EvaluationCreate,
+    EvaluationList,
+    EvaluationResponse,
+    EvaluationSampleList,
+    EvaluationSampleResponse,
+    HarnessConfig,
+)
+from api.state import AppState, app_state
+from core.evaluation import SuiteCategory
+from core.models import EvaluationStatus, JobStatus
+from core.steps import StartEvaluationInput
+from workflows.evaluation import EvaluationWorkflow
+
+router = APIRouter(tags=["Evaluation"])
+
+CallerDep = Annotated[Caller, Depends(current_caller)]
+StateDep = Annotated[AppState, Depends(app_state)]
+
+
+def check_harness_config(config: HarnessConfig) -> None:
+    """Reject unknown or miscategorised suites and malformed custom suites up front (422)."""
+    known = set(list_builtin_suites())
+    for field, names, category in (
+        ("pedagogy_tests", config.pedagogy_tests or [], SuiteCategory.pedagogy),
+        ("safety_tests", config.safety_tests or [], SuiteCategory.safety),
+    ):
+        for index, name in enumerate(names):
+            where = f"harness_config.{field}[{index}]"
+            if name not in known:
+                raise ApiError(422, "unknown_suite", f"{where}: unknown suite '{name}'")
+            if load_builtin_suite(name).category != category:
+                raise ApiError(422, "wrong_suite_category", f"{where}: '{name}' is not {category}")
+    for name, body in (config.custom_tests or {}).items():
+        if not isinstance(body, dict):
+            raise ApiError(
+                422, "invalid_custom_suite", f"harness_config.custom_tests.{name}: not an object"
+            )
+        try:
+            suite_from_dict({"name": name, **body})
+        except ValueError as err:
+            raise ApiError(
+                422, "invalid_custom_suite", f"harness_config.custom_tests.{name}: {err}"
+            ) from None
+
+
+@router.post(
+    "/trainer/jobs/{job_id}/evaluate",
+    status_code=status.HTTP_201_CREATED,
+    response_model=EvaluationResponse,
+    responses=ERRORS,
+    summary="Run evaluation harness",
+)
+async def start_evaluation(
+    job_id: uuid.UUID, body: EvaluationCreate, caller: CallerDep, st: StateDep
+) -> EvaluationResponse:
+    job = await require_job(st, caller, job_id)
+    if job["status"] != JobStatus.completed.value or not job["provider_model_id"]:
+        raise conflict(
+            "job_not_evaluable",
+            f"job is {job['status']}; only a completed job with a fine-tuned model "
+            "can be evaluated",
+        )
+    running = await latest_evaluation(st.pool, str(job_id))
+    if running is not None and running["status"] in (
+        EvaluationStatus.pending.value,
+        EvaluationStatus.running.value,
+    ):
+        raise conflict("evaluation_running", f"evaluation {running['id']} is still running")
+    check_harness_config(body.harness_config)
+    evaluation_id = str(uuid.uuid4())
+    workflow_id = f"evaluation-{evaluation_id}"
+    harness_config = json.loads(body.harness_config.model_dump_json(exclude_none=True))
+    row = await insert_evaluation(
+        st.pool,
+        {
+            "id": evaluation_id,
+            "job_id": str(job_id),
+            "tenant_id": job["tenant_id"],
+            "name": body.name,
+            "description": body.description,
+            "harness_config": harness_config,
+            "thresholds": body.thresholds.model_dump(),
+            "workflow_id": workflow_id,
+        },
+    )
+    await st.temporal.start_workflow(
+        EvaluationWorkflow.run,
+        StartEvaluationInput(
+            evaluation_id=evaluation_id,
+            job_id=str(job_id),
+            tenant_id=job["tenant_id"],
+            workflow_id=workflow_id,
+            name=body.name,
+            description=body.description,
+            harness_config=harness_config,
+            thresholds=body.thresholds,
+        ),
+        id=workflow_id,
+        task_queue=st.settings.temporal_task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        static_summary=f"evaluation of {job['name']} · {job['tenant_id']}",
+    )
+    return evaluation_response(row)
+
+
+@router.get(
+    "/trainer/jobs/{job_id}/evaluation",
+    response_model=EvaluationResponse,
+    responses=ERRORS,
+    summary="Get evaluation results",
+)
+async def job_evaluation(job_id: uuid.UUID, caller: CallerDep, st: StateDep) -> EvaluationResponse:
+    await require_job(st, caller, job_id)
+    row = await latest_evaluation(st.pool, str(job_id))
+    if row is None:
+        raise not_found("evaluation")
+    return evaluation_response(row)
+
+
+@router.get("/trainer/evaluations", response_model=EvaluationList, summary="List evaluations")
+async def evaluations(
+    caller: CallerDep,
+    st: StateDep,
+    job_id: uuid.UUID | None = None,
+    status_filter: EvaluationStatus | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> EvaluationList:
+    rows, total = await list_evaluations(
+        st.pool,
+        caller.tenant_filter(),
+        str(job_id) if job_id else None,
+        status_filter.value if status_filter else None,
+        offset,
+        limit,
+    )
+    return EvaluationList(
+        evaluations=[evaluation_response(r) for r in rows], total=total, offset=offset,
+        limit=limit,
+    )
+
+
+async def _require_evaluation(st: AppState, caller: Caller, evaluation_id: uuid.UUID) -> Any:
+    row = await get_evaluation(st.pool, str(evaluation_id), caller.tenant_filter())
+    if row is None:
+        raise not_found("evaluation")
+    return row
+
+
+@router.get(
+    "/trainer/evaluations/{evaluation_id}",
+    response_model=EvaluationResponse,
+    responses=ERRORS,
+    summary="Get one evaluation",
+)
+async def evaluation(
+    evaluation_id: uuid.UUID, caller: CallerDep, st: StateDep
+) -> EvaluationResponse:
+    return evaluation_response(await _require_evaluation(st, caller, evaluation_id))
+
+
+@router.get(
+    "/trainer/evaluations/{evaluation_id}/samples",
+    response_model=EvaluationSampleList,
+    responses=ERRORS,
+    summary="Per-sample inputs, outputs and grader verdicts",
+)
+async def evaluation_samples(
+    evaluation_id: uuid.UUID,
+    caller: CallerDep,
+    st: StateDep,
+    role: Annotated[str | None, Query(pattern="^(candidate|baseline)$")] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> EvaluationSampleList:
+    await _require_evaluation(st, caller, evaluation_id)
+    rows, total = await list_samples(st.pool, str(evaluation_id), role, offset, limit)
+    samples = [
+        EvaluationSampleResponse(
+            role=r["role"], suite=r["suite"], sample_id=r["sample_id"], model=r["model"],
+            input=r["input"], output=r["output"], verdicts=r["verdicts"], score=r["score"],
+            passed=r["passed"], errored=r["errored"], error=r["error"],
+        )
+        for r in rows
+    ]
+    return EvaluationSampleList(samples=samples, total=total, offset=offset, limit=limit)

@@ -1,0 +1,262 @@
+"""/trainer/jobs: create, read, list, update, cancel, and the job's events."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Response, status
+from temporalio.service import RPCError
+
+from api.auth import Caller, current_caller
+from api.errors import ApiError, conflict, not_found
+from api.mapping import event_response, job_response, temporal_run_url
+from api.repository import (
+    get_job,
+    insert_job,
+    latest_evaluation,
+    latest_promotion,
+    list_events,
+    list_jobs,
+    update_job_text,
+)
+from api.schemas import (
+    ErrorResponse,
+    JobEventList,
+    TrainingJobCreate,
+    TrainingJobList,
+    TrainingJobResponse,
+    TrainingJobUpdate,
+)
+from api.state import AppState, app_state
+from api.workflow_starts import start_training, step_timeouts
+from core.evaluation import ScoreWeights
+from core.models import CancelRequest, JobStatus, Provider, TrainingJobInput
+from workflows.training import workflow_id_for
+
+router = APIRouter(prefix="/trainer/jobs", tags=["Training Jobs"])
+
+IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c0b8e-2a51-4d8e-9a43-5b0d3c1f7e21")
+SUPPORTED_PROVIDERS = {Provider.openai}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (400, 403, 404, 409, 422, 503)
+}
+
+CallerDep = Annotated[Caller, Depends(current_caller)]
+StateDep = Annotated[AppState, Depends(app_state)]
+
+
+async def load_job_response(st: AppState, row: Any) -> TrainingJobResponse:
+    job_id = str(row["id"])
+    return job_response(
+        row,
+        evaluation=await latest_evaluation(st.pool, job_id),
+        promotion=await latest_promotion(st.pool, job_id),
+        temporal_url=temporal_run_url(
+            st.settings.temporal_ui_url, st.settings.temporal_namespace, row["workflow_id"]
+        ),
+    )
+
+
+async def require_job(st: AppState, caller: Caller, job_id: uuid.UUID) -> Any:
+    row = await get_job(st.pool, str(job_id), caller.tenant_filter())
+    if row is None:
+        raise not_found("training job")
+    return row
+
+
+def _request_fingerprint(body: TrainingJobCreate) -> dict[str, Any]:
+    return json.loads(body.model_dump_json(by_alias=True, exclude_none=True))
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TrainingJobResponse,
+    responses=ERRORS,
+    summary="Create fine-tuning job",
+)
+async def create_job(
+    body: TrainingJobCreate,
+    response: Response,
+    caller: CallerDep,
+    st: StateDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", min_length=1, max_length=255,
+               description="Retrying with the same key returns the same job"),
+    ] = None,
+) -> TrainingJobResponse:
+    tenant = body.policy.scope
+    if not caller.is_admin and caller.tenant != tenant:
+        raise ApiError(403, "scope_forbidden", "policy.scope must be the caller's tenant")
+    if body.provider not in SUPPORTED_PROVIDERS:
+        raise ApiError(
+            422, "provider_unsupported",
+            f"provider: '{body.provider.value}' is not available in this deployment "
+            f"(available: {', '.join(p.value for p in SUPPORTED_PROVIDERS)})",
+        )
+    job_id = (
+        str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{tenant}\x00{idempotency_key}"))
+        if idempotency_key
+        else str(uuid.uuid4())
+    )
+    request = _request_fingerprint(body)
+    inserted = await insert_job(
+        st.pool,
+        {
+            "id": job_id,
+            "tenant_id": tenant,
+            "name": body.name,
+            "description": body.description,
+            "provider": body.provider.value,
+            "base_model": body.base_model,
+            "dataset_uri": body.dataset_uri,
+            "config": request["config"],
+            "policy": request["policy"],
+            "datasheet": request["datasheet"],
+            "idempotency_key": idempotency_key,
+            "workflow_id": workflow_id_for(job_id),
+        },
+    )
+    row = await get_job(st.pool, job_id, None)
+    assert row is not None
+    if not inserted:
+        same = (
+            row["name"] == body.name
+            and row["base_model"] == body.base_model
+            and row["dataset_uri"] == body.dataset_uri
+            and row["config"] == request["config"]
+            and row["policy"] == request["policy"]
+            and row["datasheet"] == request["datasheet"]
+        )
+        if not same:
+            raise conflict(
+                "idempotency_key_reused",
+                "Idempotency-Key was already used with a different request body",
+            )
+        response.headers["Idempotent-Replayed"] = "true"
+    if row["status"] == JobStatus.pending.value:
+        inp = TrainingJobInput(
+            job_id=job_id,
+            tenant_id=tenant,
+            name=body.name,
+            provider=body.provider,
+            base_model=body.base_model,
+            thresholds=body.policy.evaluation_thresholds(),
+            weights=body.weights or ScoreWeights(),
+            require_approval=body.policy.require_approval,
+            timeouts=step_timeouts(st.settings),
+        )
+        try:
+            await start_training(st.temporal, st.settings, inp, body.dataset_uri)
+        except RPCError:
+            if inserted:
+                await st.pool.execute("DELETE FROM jobs WHERE id = $1", job_id)
+            raise ApiError(503, "temporal_unavailable", "could not start the job; retry") from None
+    return await load_job_response(st, row)
+
+
+@router.get("", response_model=TrainingJobList, summary="List training jobs")
+async def list_training_jobs(
+    caller: CallerDep,
+    st: StateDep,
+    status_filter: JobStatus | None = None,
+    provider_filter: str | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> TrainingJobList:
+    rows, total = await list_jobs(
+        st.pool,
+        caller.tenant_filter(),
+        status_filter.value if status_filter else None,
+        provider_filter,
+        offset,
+        limit,
+    )
+    jobs = [await load_job_response(st, r) for r in rows]
+    return TrainingJobList(jobs=jobs, total=total, offset=offset, limit=limit)
+
+
+@router.get(
+    "/{job_id}", response_model=TrainingJobResponse, responses=ERRORS, summary="Get training job"
+)
+async def read_job(job_id: uuid.UUID, caller: CallerDep, st: StateDep) -> TrainingJobResponse:
+    return await load_job_response(st, await require_job(st, caller, job_id))
+
+
+async def _cancel(st: AppState, caller: Caller, row: Any, reason: str) -> None:
+    if JobStatus(row["status"]).is_terminal:
+        raise conflict(
+            "job_not_cancellable", f"job is already {row['status']} and cannot be cancelled"
+        )
+    handle = st.temporal.get_workflow_handle(row["workflow_id"])
+    try:
+        await handle.cancel()
+    except RPCError:
+        raise ApiError(
+            409, "job_not_cancellable", "the job's workflow is no longer running"
+        ) from None
+
+
+@router.put(
+    "/{job_id}", response_model=TrainingJobResponse, responses=ERRORS,
+    summary="Update training job",
+)
+async def update_job(
+    job_id: uuid.UUID, body: TrainingJobUpdate, caller: CallerDep, st: StateDep
+) -> TrainingJobResponse:
+    row = await require_job(st, caller, job_id)
+    if body.status is not None and body.status != JobStatus(row["status"]):
+        if body.status is not JobStatus.cancelled:
+            raise ApiError(
+                400, "status_not_settable",
+                "status is managed by the workflow; only 'cancelled' may be requested",
+            )
+        await _cancel(st, caller, row, "cancelled by update")
+    await update_job_text(st.pool, str(job_id), body.name, body.description)
+    return await load_job_response(st, await require_job(st, caller, job_id))
+
+
+@router.delete(
+    "/{job_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS,
+    summary="Cancel training job",
+)
+async def cancel_job(job_id: uuid.UUID, caller: CallerDep, st: StateDep) -> Response:
+    row = await require_job(st, caller, job_id)
+    await _cancel(st, caller, row, "cancelled via DELETE")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, responses=ERRORS,
+    summary="Cancel with a reason (sends the workflow's `cancel` signal)",
+)
+async def signal_cancel(
+    job_id: uuid.UUID, body: CancelRequest, caller: CallerDep, st: StateDep
+) -> dict[str, str]:
+    row = await require_job(st, caller, job_id)
+    if JobStatus(row["status"]).is_terminal:
+        raise conflict("job_not_cancellable", f"job is already {row['status']}")
+    handle = st.temporal.get_workflow_handle(row["workflow_id"])
+    await handle.signal("cancel", body.model_copy(update={"requested_by": caller.subject}))
+    return {"status": "cancelling"}
+
+
+@router.get(
+    "/{job_id}/events", response_model=JobEventList, responses=ERRORS,
+    summary="Provider events and metrics of the job, oldest first",
+)
+async def job_events(
+    job_id: uuid.UUID,
+    caller: CallerDep,
+    st: StateDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> JobEventList:
+    await require_job(st, caller, job_id)
+    rows, total = await list_events(st.pool, str(job_id), offset, limit)
+    return JobEventList(
+        events=[event_response(r) for r in rows], total=total, offset=offset, limit=limit
+    )

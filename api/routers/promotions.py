@@ -1,0 +1,135 @@
+"""Promotion to the Model Registry, and the model card the registry links to."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response, status
+from temporalio.client import WorkflowFailureError
+from temporalio.common import WorkflowIDReusePolicy
+
+from api.auth import Caller, current_caller
+from api.errors import ApiError, conflict
+from api.mapping import evaluation_brief, promotion_response
+from api.repository import (
+    get_promotion,
+    insert_pending_promotion,
+    latest_evaluation,
+    latest_promotion,
+)
+from api.routers.jobs import ERRORS, require_job
+from api.schemas import PromotionRequest, PromotionResponse
+from api.state import AppState, app_state
+from core.models import JobStatus
+from core.steps import PromoteInput, PromotionOutcome
+from workflows.failures import describe_failure
+from workflows.promotion import PromotionWorkflow
+
+router = APIRouter(tags=["Promotion"])
+
+CallerDep = Annotated[Caller, Depends(current_caller)]
+StateDep = Annotated[AppState, Depends(app_state)]
+
+# How long the request waits for the registry before answering 202 (still promoting).
+SYNC_WAIT_SECONDS = 30.0
+
+
+@router.post(
+    "/trainer/jobs/{job_id}/promote",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PromotionResponse,
+    responses={**ERRORS, 202: {"model": PromotionResponse, "description": "Still promoting"}},
+    summary="Promote model to registry",
+)
+async def promote(
+    job_id: uuid.UUID,
+    response: Response,
+    caller: CallerDep,
+    st: StateDep,
+    body: PromotionRequest | None = None,
+) -> PromotionResponse:
+    body = body or PromotionRequest()
+    job = await require_job(st, caller, job_id)
+    if job["status"] != JobStatus.completed.value or not job["provider_model_id"]:
+        raise conflict(
+            "job_not_promotable",
+            f"job is {job['status']}; only a completed job with a fine-tuned model "
+            "can be promoted",
+        )
+    if body.force and not caller.is_admin:
+        raise ApiError(403, "force_forbidden", "force promotion needs the trainer:admin role")
+    evaluation = await latest_evaluation(st.pool, str(job_id))
+    if not body.force:
+        if evaluation is None:
+            raise conflict("not_evaluated", "the job has no evaluation; evaluate it first")
+        if not evaluation["passed"]:
+            raise conflict(
+                "evaluation_not_passed",
+                f"latest evaluation is {evaluation['status']}; promote with force=true "
+                "(admin) to override",
+            )
+    metadata: dict[str, Any] = {**body.metadata, "requested_by": caller.subject}
+    promotion_id = str(uuid.uuid4())
+    await insert_pending_promotion(
+        st.pool,
+        {
+            "id": promotion_id,
+            "job_id": str(job_id),
+            "evaluation_id": str(evaluation["id"]) if evaluation else None,
+            "tenant_id": job["tenant_id"],
+            "forced": body.force,
+            "metadata": metadata,
+        },
+    )
+    handle = await st.temporal.start_workflow(
+        PromotionWorkflow.run,
+        PromoteInput(
+            promotion_id=promotion_id,
+            job_id=str(job_id),
+            evaluation_id=str(evaluation["id"]) if evaluation else None,
+            force=body.force,
+            metadata=metadata,
+        ),
+        id=f"promotion-{promotion_id}",
+        task_queue=st.settings.temporal_task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        static_summary=f"promotion of {job['name']} · {job['tenant_id']}",
+    )
+    try:
+        await asyncio.wait_for(handle.result(result_type=PromotionOutcome), SYNC_WAIT_SECONDS)
+    except TimeoutError:
+        response.status_code = status.HTTP_202_ACCEPTED
+    except WorkflowFailureError as err:
+        raise ApiError(502, "promotion_failed", describe_failure(err.cause)[1]) from None
+    row = await get_promotion(st.pool, promotion_id)
+    assert row is not None
+    return promotion_response(row)
+
+
+@router.get(
+    "/trainer/jobs/{job_id}/model-card",
+    responses=ERRORS,
+    summary="Datasheet, validation statistics and evaluation summary of the trained model",
+)
+async def model_card(job_id: uuid.UUID, caller: CallerDep, st: StateDep) -> dict[str, Any]:
+    job = await require_job(st, caller, job_id)
+    evaluation = await latest_evaluation(st.pool, str(job_id))
+    promotion = await latest_promotion(st.pool, str(job_id))
+    validation = job["validation_report"] or {}
+    return {
+        "job_id": str(job["id"]),
+        "name": job["name"],
+        "tenant_id": job["tenant_id"],
+        "base_model": job["base_model"],
+        "fine_tuned_model": job["provider_model_id"],
+        "training_tokens": job["training_tokens"],
+        "datasheet": job["datasheet"],
+        "dataset_stats": (validation.get("dataset") or {}).get("stats"),
+        "evaluation": (
+            evaluation_brief(evaluation).model_dump() | {"results": evaluation["results"]}
+            if evaluation else None
+        ),
+        "promotion": promotion_response(promotion).model_dump(mode="json") if promotion else None,
+    }

@@ -1,0 +1,290 @@
+"""REST request/response bodies. Field names, casing and enums follow the contract;
+fields marked 'extension' are additions documented in our generated spec."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from core.evaluation import ScoreWeights, Thresholds
+from core.models import (
+    DatasheetInfo,
+    EvaluationStatus,
+    JobStage,
+    JobStatus,
+    PolicyConfig,
+    Provider,
+    TrainingConfig,
+    TrainingProgress,
+)
+
+
+class CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class TrainingJobCreate(CamelModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        json_schema_extra={
+            "example": {
+                "name": "gpt-4o-mini-math-tutor",
+                "description": "Fine-tune a K-12 mathematics tutor",
+                "provider": "openai",
+                "baseModel": "gpt-4o-mini-2024-07-18",
+                "datasetUri": "tutor-k12-good.jsonl",
+                "config": {"n_epochs": 3, "batch_size": 1, "learning_rate_multiplier": 0.1},
+                "policy": {
+                    "scope": "tenant_123",
+                    "thresholds": {"pedagogy_score": 0.7, "safety_score": 0.9},
+                },
+                "datasheet": {
+                    "source": "curriculum_team",
+                    "license": "proprietary",
+                    "redaction": "pii_removed",
+                },
+            }
+        },
+    )
+
+    name: str = Field(min_length=1, max_length=255)
+    description: str | None = Field(default=None, max_length=4000)
+    provider: Provider
+    base_model: str = Field(min_length=1, max_length=255)
+    dataset_uri: str = Field(min_length=1, max_length=2048)
+    config: TrainingConfig
+    policy: PolicyConfig
+    datasheet: DatasheetInfo
+    weights: ScoreWeights | None = Field(
+        default=None, description="Extension: weights of pedagogy and safety in overall_score"
+    )
+
+
+class TrainingJobUpdate(CamelModel):
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    description: str | None = Field(default=None, max_length=4000)
+    status: JobStatus | None = Field(
+        default=None, description="Only `cancelled` is accepted (same as DELETE)."
+    )
+
+
+class EvaluationBrief(BaseModel):
+    """Extension: the job's latest evaluation, small."""
+
+    id: str
+    status: EvaluationStatus
+    pedagogy_score: float | None = None
+    safety_score: float | None = None
+    overall_score: float | None = None
+    passed: bool | None = None
+
+
+class PromotionBrief(BaseModel):
+    """Extension: the job's latest promotion. Registry ids are the registry's integers,
+    returned as strings."""
+
+    id: str
+    promoted: bool
+    promotion_reason: str | None = None
+    registry_model_id: str | None = None
+    registry_version_id: str | None = None
+    registry_binding_id: str | None = None
+
+
+class TrainingJobResponse(CamelModel):
+    id: str
+    name: str
+    description: str | None = None
+    status: JobStatus
+    provider: Provider
+    base_model: str
+    dataset_uri: str
+    config: dict[str, Any]
+    policy: dict[str, Any]
+    datasheet: dict[str, Any]
+    provider_job_id: str | None = None
+    provider_model_id: str | None = None
+    provider_metadata: dict[str, Any] = Field(default_factory=dict)
+    training_tokens: int | None = None
+    training_cost: float | None = None
+    training_duration: int | None = Field(default=None, description="Duration in seconds")
+    error_message: str | None = None
+    retry_count: int = 0
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    # extensions
+    tenant_id: str
+    stage: JobStage
+    progress: TrainingProgress
+    error_code: str | None = None
+    workflow_id: str
+    temporal_url: str | None = None
+    validation: dict[str, Any] | None = None
+    evaluation: EvaluationBrief | None = None
+    promotion: PromotionBrief | None = None
+
+
+class TrainingJobList(BaseModel):
+    jobs: list[TrainingJobResponse]
+    total: int
+    offset: int
+    limit: int
+
+
+class HarnessConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pedagogy_tests: list[str] | None = None
+    safety_tests: list[str] | None = None
+    custom_tests: dict[str, Any] | None = None
+    timeout: int = Field(default=600, ge=10, le=86_400)
+    parallel: bool = True
+
+
+class EvaluationCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=255)
+    description: str | None = Field(default=None, max_length=4000)
+    harness_config: HarnessConfig
+    thresholds: Thresholds
+
+
+class EvaluationResponse(BaseModel):
+    id: str
+    job_id: str
+    name: str
+    description: str | None = None
+    status: EvaluationStatus
+    harness_config: dict[str, Any]
+    thresholds: dict[str, Any]
+    pedagogy_score: float | None = None
+    safety_score: float | None = None
+    overall_score: float | None = None
+    passed: bool | None = None
+    results: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    error_message: str | None = None
+    retry_count: int = 0
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    # extensions
+    model: str | None = None
+    baseline_model: str | None = None
+
+
+class EvaluationList(BaseModel):
+    evaluations: list[EvaluationResponse]
+    total: int
+    offset: int
+    limit: int
+
+
+class EvaluationSampleResponse(BaseModel):
+    role: str
+    suite: str
+    sample_id: str
+    model: str
+    input: Any
+    output: str | None
+    verdicts: Any
+    score: float | None
+    passed: bool | None
+    errored: bool
+    error: str | None
+
+
+class EvaluationSampleList(BaseModel):
+    samples: list[EvaluationSampleResponse]
+    total: int
+    offset: int
+    limit: int
+
+
+class PromotionRequest(BaseModel):
+    force: bool = False
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class PromotionResponse(BaseModel):
+    id: str
+    job_id: str
+    evaluation_id: str | None = None
+    registry_model_id: str | None = Field(
+        default=None, description="The registry's integer id, as a string"
+    )
+    registry_version_id: str | None = Field(
+        default=None, description="The registry's integer id, as a string"
+    )
+    registry_binding_id: str | None = Field(
+        default=None, description="The registry's integer id, as a string"
+    )
+    promoted: bool
+    promotion_reason: str | None = None
+    promotion_metadata: dict[str, Any] = Field(default_factory=dict)
+    error_message: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    # extension
+    decision: dict[str, Any] = Field(default_factory=dict)
+
+
+class JobEvent(BaseModel):
+    id: str
+    created_at: datetime
+    level: str
+    type: str
+    message: str
+    data: dict[str, Any] | None = None
+
+
+class JobEventList(BaseModel):
+    events: list[JobEvent]
+    total: int
+    offset: int
+    limit: int
+
+
+class ServiceStats(BaseModel):
+    total_jobs: int
+    active_jobs: int
+    completed_jobs: int
+    failed_jobs: int
+    total_evaluations: int
+    passed_evaluations: int
+    failed_evaluations: int
+    total_promotions: int
+    successful_promotions: int
+    average_training_time: float | None
+    total_training_cost: float
+
+
+class HealthChecks(BaseModel):
+    database: str
+    temporal: str
+    openai: str
+
+
+class HealthResponse(BaseModel):
+    status: str
+    service: str = "model-trainer"
+    version: str
+    checks: HealthChecks
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    detail: str
+    error_code: str
+    timestamp: datetime
+    errors: list[FieldError] | None = None

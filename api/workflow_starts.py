@@ -1,0 +1,58 @@
+"""Starting and signalling workflows from the API (Temporal client calls only)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from core.models import JobStatus, StepTimeouts, TrainingJobInput
+from core.settings import Settings
+from workflows import search_attributes as sa
+from workflows.training import TrainingJobWorkflow, workflow_id_for
+
+
+def step_timeouts(settings: Settings) -> StepTimeouts:
+    return StepTimeouts(
+        launch_seconds=settings.launch_timeout_seconds,
+        wait_heartbeat_seconds=settings.wait_heartbeat_seconds,
+        progress_report_seconds=settings.progress_report_seconds,
+        approval_timeout_seconds=settings.approval_timeout_seconds,
+    )
+
+
+async def start_training(
+    client: Client, settings: Settings, inp: TrainingJobInput, dataset_uri: str
+) -> WorkflowHandle[TrainingJobWorkflow, object]:
+    """Start (or attach to) the job's workflow; a closed run is never started twice."""
+    workflow_id = workflow_id_for(inp.job_id)
+    try:
+        return await client.start_workflow(
+            TrainingJobWorkflow.run,
+            inp,
+            id=workflow_id,
+            task_queue=settings.temporal_task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    sa.TENANT_ID.value_set(inp.tenant_id),
+                    sa.JOB_STATUS.value_set(JobStatus.pending.value),
+                    sa.BASE_MODEL.value_set(inp.base_model),
+                    sa.PROVIDER.value_set(inp.provider.value),
+                ]
+            ),
+            static_summary=f"{inp.name} · {inp.base_model} · {inp.tenant_id}",
+            static_details=(
+                f"**Training job** `{inp.job_id}`\n\n"
+                f"- tenant: `{inp.tenant_id}`\n- provider: `{inp.provider.value}`\n"
+                f"- base model: `{inp.base_model}`\n- dataset: `{dataset_uri}`\n"
+                f"- approval required: {'yes' if inp.require_approval else 'no'}\n\n"
+                "Query `state` for live progress; signal `cancel` to stop."
+            ),
+            execution_timeout=timedelta(days=30),
+        )
+    except WorkflowAlreadyStartedError:
+        return client.get_workflow_handle(workflow_id)
