@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from array import array
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 from activities.datasets.chat_format import ExampleCheck, check_chat_example
@@ -251,7 +251,7 @@ def validate_lines(
 
 
 async def validate_stream(
-    chunks: AsyncIterator[bytes],
+    chunks: AsyncIterable[bytes],
     fmt: DatasetFormat = "chat",
     *,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
