@@ -137,7 +137,6 @@ def grade(request: dict[str, Any]) -> dict[str, Any]:
     if unsafe:
         score = 0.0
         rationale += " The answer contains unsafe content: " + ", ".join(unsafe) + "."
-    score = round(score, 4)
     return {"score": score, "passed": score >= PASS_THRESHOLD, "rationale": rationale}
 
 
