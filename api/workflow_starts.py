@@ -5,7 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from core.models import JobStatus, StepTimeouts, TrainingJobInput
@@ -38,10 +43,10 @@ async def start_training(
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=TypedSearchAttributes(
                 [
-                    sa.TENANT_ID.value_set(inp.tenant_id),
-                    sa.JOB_STATUS.value_set(JobStatus.pending.value),
-                    sa.BASE_MODEL.value_set(inp.base_model),
-                    sa.PROVIDER.value_set(inp.provider.value),
+                    SearchAttributePair(sa.TENANT_ID, inp.tenant_id),
+                    SearchAttributePair(sa.JOB_STATUS, JobStatus.pending.value),
+                    SearchAttributePair(sa.BASE_MODEL, inp.base_model),
+                    SearchAttributePair(sa.PROVIDER, inp.provider.value),
                 ]
             ),
             static_summary=f"{inp.name} · {inp.base_model} · {inp.tenant_id}",

