@@ -539,9 +539,15 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
         emulator.clock_offset += float(seconds)
         return {"offset_seconds": emulator.clock_offset, "now": emulator.tick()}
 
+    def _settings_view() -> dict[str, Any]:
+        view = emulator.settings.model_dump()
+        if view.get("api_key"):
+            view["api_key"] = "***"
+        return view
+
     @app.get("/_emulator/settings")
     async def get_settings() -> dict[str, Any]:
-        return emulator.settings.model_dump()
+        return _settings_view()
 
     @app.patch("/_emulator/settings")
     async def update_settings(request: Request) -> dict[str, Any]:
@@ -555,6 +561,6 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
             )
         except ValidationError as exc:
             raise invalid_request(f"Invalid settings: {exc.errors(include_url=False)}") from None
-        return emulator.settings.model_dump()
+        return _settings_view()
 
     return app
