@@ -710,3 +710,39 @@ async def test_api_key_is_enforced_when_configured() -> None:
             base_url=url + "/v1", api_key="sk-right", max_retries=0
         ) as good:
             assert [m async for m in await good.models.list()]
+
+
+async def test_validation_metrics_and_continued_fine_tuning(client: openai.AsyncOpenAI) -> None:
+    training_file = await upload(client, chat_jsonl(QA[:10]))
+    validation_file = await upload(client, chat_jsonl(QA[10:]), "valid.jsonl")
+    first = await client.fine_tuning.jobs.create(
+        model="gpt-4o-mini",
+        training_file=training_file,
+        validation_file=validation_file,
+        method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 2}}},
+    )
+    parent = await wait_for(client, first.id)
+    assert parent.status == "succeeded" and parent.validation_file == validation_file
+    events = await client.fine_tuning.jobs.list_events(parent.id, limit=1)
+    assert events.data[0].type == "message"
+    metrics = [
+        e.data
+        async for e in client.fine_tuning.jobs.list_events(parent.id, limit=50)
+        if e.type == "metrics"
+    ]
+    assert len(metrics) == 20
+    assert all({"valid_loss", "valid_mean_token_accuracy"} <= set(m) for m in metrics)
+
+    extra = [(q.replace("?", " today?"), a) for q, a in QA[10:]] * 5
+    child_file = await upload(client, chat_jsonl(extra))
+    child = await client.fine_tuning.jobs.create(
+        model=parent.fine_tuned_model, training_file=child_file, suffix="v2"
+    )
+    assert child.model == parent.fine_tuned_model
+    done = await wait_for(client, child.id)
+    assert done.fine_tuned_model.startswith("ft:gpt-4o-mini-2024-07-18:emulator-org:v2:")
+    for question, answer in (QA[0], QA[11]):
+        reply = await client.chat.completions.create(
+            model=done.fine_tuned_model, messages=[{"role": "user", "content": question}]
+        )
+        assert reply.choices[0].message.content == answer
