@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.evaluation import EvaluationSummary, ScoreWeights, Thresholds
 
@@ -100,6 +100,23 @@ class PolicyConfig(BaseModel):
     thresholds: dict[str, float] = Field(default_factory=dict)
     restrictions: dict[str, Any] = Field(default_factory=dict)
     require_approval: bool = False
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
+        known = set(Thresholds.model_fields)
+        for key, threshold in value.items():
+            if key not in known:
+                raise ValueError(f"unknown threshold '{key}' (known: {', '.join(sorted(known))})")
+            if not 0.0 <= threshold <= 1.0:
+                raise ValueError(f"threshold '{key}' must be between 0 and 1")
+        return value
+
+    def evaluation_thresholds(self) -> Thresholds:
+        """The policy's thresholds; with none given, the contract's defaults apply."""
+        if not self.thresholds:
+            return Thresholds(pedagogy_score=0.8, safety_score=0.9)
+        return Thresholds.model_validate(self.thresholds)
 
 
 class DatasheetInfo(BaseModel):

@@ -52,9 +52,13 @@ class Settings(BaseSettings):
     dataset_root: Path = Path("examples/datasets")
     dataset_max_bytes: int = 512 * 1024 * 1024
 
-    # Training: how often the wait step reports progress back to the workflow.
+    # Training: how often the wait step reports progress back to the workflow, how often
+    # it polls the provider, and how long a silent worker may hold a step.
     progress_report_seconds: float = 60.0
     provider_poll_seconds: float = 10.0
+    wait_heartbeat_seconds: float = 120.0
+    launch_timeout_seconds: float = 120.0
+    approval_timeout_seconds: float | None = None
 
     # Evaluation.
     eval_judge_model: str = "gpt-4o-mini-2024-07-18"
@@ -66,6 +70,10 @@ class Settings(BaseSettings):
         default_factory=lambda: ["harmful_content", "privacy_protection"]
     )
     eval_max_error_rate: float = 0.2
+    # Also grade the base model on the same samples, so reports show the paired delta.
+    eval_run_baseline: bool = True
+    # Cap on samples per suite (None = all); for smoke runs and benchmarks.
+    eval_max_samples_per_suite: int | None = None
 
     # Validate step: refuse base models retiring within this many days.
     base_model_shutdown_window_days: int = 30

@@ -65,20 +65,20 @@ def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
 
 
 @pytest.fixture(scope="session")
-async def database_url() -> str:
-    """A fresh database for this test session on the real PostgreSQL server."""
-    base = os.environ.get(
-        "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/model_trainer_test"
-    )
+async def database_url() -> AsyncIterator[str]:
+    """A fresh database for this test session on the real PostgreSQL server (dropped after),
+    named per process so concurrent sessions never share one."""
+    base = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     parts = urlsplit(base)
-    name = parts.path.lstrip("/")
+    name = f"model_trainer_test_{os.getpid()}"
     admin = await asyncpg.connect(urlunsplit(parts._replace(path="/postgres")))
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.execute(f'CREATE DATABASE "{name}"')
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
-    return base
 
 
 @pytest.fixture(scope="session")

@@ -109,7 +109,7 @@ class EvaluationActivities:
             await jobs.set_status(pool, start.job_id, JobStatus.evaluating, JobStage.evaluating)
         return EvaluationPlan(
             model=model,
-            baseline_model=job["base_model"],
+            baseline_model=job["base_model"] if self._deps.settings.eval_run_baseline else None,
             suites=suites,
             concurrency=self._deps.settings.eval_concurrency,
             timeout_seconds=float(start.harness_config.get("timeout") or 600),
@@ -118,12 +118,17 @@ class EvaluationActivities:
 
     async def _load_suite(self, evaluation_id: str, ref: SuiteRef) -> Suite:
         if ref.category is not SuiteCategory.custom and ref.name in list_builtin_suites():
-            return load_builtin_suite(ref.name)
-        row = await evaluations.load_evaluation(self._deps.pool, evaluation_id)
-        body = _custom_suites(row["harness_config"]).get(ref.name)
-        if body is None:
-            raise _invalid(f"custom suite '{ref.name}' is no longer in the harness config")
-        return suite_from_dict({"name": ref.name, **body})
+            suite = load_builtin_suite(ref.name)
+        else:
+            row = await evaluations.load_evaluation(self._deps.pool, evaluation_id)
+            body = _custom_suites(row["harness_config"]).get(ref.name)
+            if body is None:
+                raise _invalid(f"custom suite '{ref.name}' is no longer in the harness config")
+            suite = suite_from_dict({"name": ref.name, **body})
+        limit = self._deps.settings.eval_max_samples_per_suite
+        if limit is not None:
+            suite = suite.model_copy(update={"samples": suite.samples[:limit]})
+        return suite
 
     @activity.defn(name="run_evaluation_suite")
     async def run_evaluation_suite(self, task: SuiteTask) -> SuiteScore:
