@@ -156,25 +156,29 @@ async def api(api_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture(scope="session")
-async def emulator(openai_emulator: str) -> AsyncIterator[httpx.AsyncClient]:
-    """Admin access to the OpenAI emulator (faults, state) for assertions."""
+async def _openai_admin(openai_emulator: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=openai_emulator, timeout=30) as client:
         yield client
 
 
 @pytest.fixture(scope="session")
-async def registry(registry_emulator: str) -> AsyncIterator[httpx.AsyncClient]:
+async def _registry_admin(registry_emulator: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=registry_emulator, timeout=30) as client:
         yield client
 
 
-@pytest.fixture(autouse=True)
-async def _clear_faults(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    yield
-    for name in ("emulator", "registry"):
-        if name in request.fixturenames:
-            client: httpx.AsyncClient = request.getfixturevalue(name)
-            await client.delete("/_emulator/faults")
+@pytest.fixture
+async def emulator(_openai_admin: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
+    """Admin access to the OpenAI emulator (faults, state); faults end with the test."""
+    yield _openai_admin
+    await _openai_admin.delete("/_emulator/faults")
+
+
+@pytest.fixture
+async def registry(_registry_admin: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
+    """Admin and contract access to the registry emulator; faults end with the test."""
+    yield _registry_admin
+    await _registry_admin.delete("/_emulator/faults")
 
 
 async def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):  # type: ignore[no-untyped-def]

@@ -36,6 +36,18 @@ def _ts(value: int | None) -> datetime | None:
     return datetime.fromtimestamp(value, tz=UTC) if value else None
 
 
+def _as_date(value: object) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, tz=UTC).date()
+    if isinstance(value, str) and value:
+        return date.fromisoformat(value[:10])
+    return None
+
+
 def _to_provider_job(job: FineTuningJob) -> ProviderJob:
     return ProviderJob(
         id=job.id,
@@ -91,11 +103,11 @@ class OpenAIProvider:
         except openai.APIError as err:
             raise _classify(err) from None
         extra: dict[str, Any] = found.model_extra or {}
-        shutdown = extra.get("shutdown_date")
+        shutdown = getattr(found, "shutdown_date", None) or extra.get("shutdown_date")
         return BaseModelInfo(
             id=found.id,
             fine_tunable=bool(extra.get("fine_tunable", True)),
-            shutdown_date=date.fromisoformat(shutdown) if shutdown else None,
+            shutdown_date=_as_date(shutdown),
         )
 
     async def upload_training_file(self, path: Path, filename: str) -> str:
