@@ -21,6 +21,8 @@ from core.models import (
     TrainingProgress,
 )
 
+REGISTRY_ID = "The registry's integer id, as a string"
+
 
 class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
@@ -90,9 +92,9 @@ class PromotionBrief(BaseModel):
     id: str
     promoted: bool
     promotion_reason: str | None = None
-    registry_model_id: str | None = None
-    registry_version_id: str | None = None
-    registry_binding_id: str | None = None
+    registry_model_id: str | None = Field(default=None, description=REGISTRY_ID)
+    registry_version_id: str | None = Field(default=None, description=REGISTRY_ID)
+    registry_binding_id: str | None = Field(default=None, description=REGISTRY_ID)
 
 
 class TrainingJobResponse(CamelModel):
@@ -216,15 +218,9 @@ class PromotionResponse(BaseModel):
     id: str
     job_id: str
     evaluation_id: str | None = None
-    registry_model_id: str | None = Field(
-        default=None, description="The registry's integer id, as a string"
-    )
-    registry_version_id: str | None = Field(
-        default=None, description="The registry's integer id, as a string"
-    )
-    registry_binding_id: str | None = Field(
-        default=None, description="The registry's integer id, as a string"
-    )
+    registry_model_id: str | None = Field(default=None, description=REGISTRY_ID)
+    registry_version_id: str | None = Field(default=None, description=REGISTRY_ID)
+    registry_binding_id: str | None = Field(default=None, description=REGISTRY_ID)
     promoted: bool
     promotion_reason: str | None = None
     promotion_metadata: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,144 @@
+"""The published OpenAPI document: generated from the app, checked in, and a superset of the
+original contract (paths, methods, schema properties, enums)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from api.openapi_export import SPEC_PATH, build_spec, main, render
+
+CONTRACT_PATH = Path(__file__).parent / "contract" / "model-trainer.original.yaml"
+SHARED_CONTRACT = (
+    Path(__file__).resolve().parents[2] / "shared" / "reference" / "model-trainer.original.yaml"
+)
+METHODS = ("get", "put", "post", "delete", "patch")
+CONTRACT_SCHEMAS = (
+    "TrainingJobCreate",
+    "TrainingJobResponse",
+    "TrainingJobList",
+    "EvaluationCreate",
+    "EvaluationResponse",
+    "EvaluationList",
+    "PromotionRequest",
+    "PromotionResponse",
+    "ServiceStats",
+    "ErrorResponse",
+)
+CONTRACT_ENUMS = ("JobStatus", "EvaluationStatus", "Provider")
+
+
+@pytest.fixture(scope="module")
+def generated() -> dict[str, Any]:
+    return build_spec()
+
+
+@pytest.fixture(scope="module")
+def contract() -> dict[str, Any]:
+    return yaml.safe_load(CONTRACT_PATH.read_text(encoding="utf-8"))
+
+
+def test_checked_in_spec_matches_the_app(generated: dict[str, Any]) -> None:
+    assert SPEC_PATH.exists(), "run `python -m api.openapi_export`"
+    checked_in = SPEC_PATH.read_text(encoding="utf-8")
+    assert checked_in == render(generated), (
+        f"{SPEC_PATH} has drifted from the app; regenerate with `python -m api.openapi_export`"
+    )
+    assert yaml.safe_load(checked_in) == generated
+
+
+def test_check_mode_reports_drift(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stale = tmp_path / "model-trainer.yaml"
+    stale.write_text(SPEC_PATH.read_text(encoding="utf-8").replace("Model Trainer", "Old"))
+    assert main(["--check", "--output", str(stale)]) == 1
+    assert "out of date" in capsys.readouterr().err
+    assert main(["--output", str(stale)]) == 0
+    assert main(["--check", "--output", str(stale)]) == 0
+
+
+def test_vendored_contract_is_the_shared_one() -> None:
+    if not SHARED_CONTRACT.exists():
+        pytest.skip("no shared reference checkout next to this repository")
+    assert CONTRACT_PATH.read_bytes() == SHARED_CONTRACT.read_bytes()
+
+
+def test_every_contract_operation_exists(
+    generated: dict[str, Any], contract: dict[str, Any]
+) -> None:
+    expected = {
+        (path, method)
+        for path, item in contract["paths"].items()
+        for method in item
+        if method in METHODS
+    }
+    ours = {
+        (path, method)
+        for path, item in generated["paths"].items()
+        for method in item
+        if method in METHODS
+    }
+    assert len(expected) == 11  # a sanity check that the contract parsed
+    assert sorted(expected - ours) == []
+
+
+def test_contract_operations_keep_their_tags_and_path_parameters(
+    generated: dict[str, Any], contract: dict[str, Any]
+) -> None:
+    for path, item in contract["paths"].items():
+        for method, operation in item.items():
+            ours = generated["paths"][path][method]
+            assert ours["tags"] == operation["tags"], (path, method)
+            theirs = {(p["name"], p["in"]) for p in operation.get("parameters", [])}
+            mine = {(p["name"], p["in"]) for p in ours.get("parameters", [])}
+            assert theirs <= mine, (path, method, theirs - mine)
+
+
+@pytest.mark.parametrize("name", CONTRACT_SCHEMAS)
+def test_contract_schema_properties_exist(
+    name: str, generated: dict[str, Any], contract: dict[str, Any]
+) -> None:
+    theirs = set(contract["components"]["schemas"][name]["properties"])
+    ours = set(generated["components"]["schemas"][name]["properties"])
+    assert sorted(theirs - ours) == []
+
+
+@pytest.mark.parametrize("name", CONTRACT_ENUMS)
+def test_contract_enums_are_exact(
+    name: str, generated: dict[str, Any], contract: dict[str, Any]
+) -> None:
+    assert generated["components"]["schemas"][name]["enum"] == (
+        contract["components"]["schemas"][name]["enum"]
+    )
+
+
+def test_servers_and_tags_follow_the_contract(
+    generated: dict[str, Any], contract: dict[str, Any]
+) -> None:
+    assert generated["tags"] == contract["tags"]
+    assert [s["url"] for s in generated["servers"]][1:] == [
+        s["url"] for s in contract["servers"]
+    ][1:]
+
+
+def test_registry_ids_are_documented_as_integers_in_strings(generated: dict[str, Any]) -> None:
+    schemas = generated["components"]["schemas"]
+    for schema in ("PromotionResponse", "PromotionBrief"):
+        for field in ("registry_model_id", "registry_version_id", "registry_binding_id"):
+            prop = schemas[schema]["properties"][field]
+            assert "integer id, as a string" in prop["description"], (schema, field)
+            assert {"type": "string"} in prop["anyOf"]
+
+
+def test_every_error_response_is_the_envelope(generated: dict[str, Any]) -> None:
+    assert "HTTPValidationError" not in generated["components"]["schemas"]
+    for path, item in generated["paths"].items():
+        for method, operation in item.items():
+            for code, response in operation["responses"].items():
+                if code.startswith(("4", "5")) and path != "/health":
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (
+                        path, method, code,
+                    )
