@@ -14,8 +14,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.datasets.datasheet import check_datasheet, check_datasheet_against_stats
-from activities.datasets.fetch import DatasetUriError, resolve_local_path, stream_local_file
-from activities.datasets.validator import validate_stream
+from activities.datasets.fetch import DatasetUriError, resolve_local_path
+from activities.datasets.validator import validate_file
 from activities.deps import ActivityDeps, UnsupportedProvider
 from activities.providers.base import FineTuningProvider, ProviderError, ProviderJob
 from activities.store import jobs
@@ -76,7 +76,8 @@ class TrainingActivities:
             )
         config = TrainingConfig.model_validate(job["config"])
         fmt = "dpo" if config.method is TrainingMethod.dpo else "chat"
-        report = await validate_stream(stream_local_file(path), fmt=fmt)
+        # Parsing is CPU-bound: keep it off the event loop other activities share.
+        report = await asyncio.to_thread(validate_file, path, fmt)
         datasheet_findings += check_datasheet_against_stats(job["datasheet"], report.stats)
         await jobs.record_validation(
             pool,

@@ -12,6 +12,7 @@ import hashlib
 import json
 from array import array
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from activities.datasets.chat_format import ExampleCheck, check_chat_example
@@ -269,6 +270,35 @@ async def validate_stream(
     for line in splitter.close():
         _dispatch(validator, line)
     return validator.finish()
+
+
+def validate_chunks(
+    chunks: Iterable[bytes],
+    fmt: DatasetFormat = "chat",
+    *,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    min_examples: int = DEFAULT_MIN_EXAMPLES,
+    on_example: ExampleHook | None = None,
+) -> ValidationReport:
+    """Synchronous twin of `validate_stream`, for running in a worker thread."""
+    validator = DatasetValidator(
+        fmt, max_line_bytes=max_line_bytes, min_examples=min_examples, on_example=on_example
+    )
+    splitter = LineSplitter(max_line_bytes)
+    for chunk in chunks:
+        for line in splitter.push(chunk):
+            _dispatch(validator, line)
+    for line in splitter.close():
+        _dispatch(validator, line)
+    return validator.finish()
+
+
+def validate_file(
+    path: Path, fmt: DatasetFormat = "chat", *, chunk_bytes: int = 1024 * 1024
+) -> ValidationReport:
+    """Validate a file in bounded memory (whatever its line lengths)."""
+    with path.open("rb") as handle:
+        return validate_chunks(iter(lambda: handle.read(chunk_bytes), b""), fmt)
 
 
 def _dispatch(validator: DatasetValidator, line: Line) -> None:
