@@ -181,6 +181,18 @@ async def registry(_registry_admin: httpx.AsyncClient) -> AsyncIterator[httpx.As
     await _registry_admin.delete("/_emulator/faults")
 
 
+@pytest.fixture
+async def slow_training(emulator: httpx.AsyncClient) -> AsyncIterator[None]:
+    """Jobs created while this is active train for minutes, so they can be caught mid-run."""
+    before = (await emulator.get("/_emulator/settings")).json()
+    await emulator.patch("/_emulator/settings", json={"seconds_per_step": 2.0, "max_steps": 200})
+    yield
+    await emulator.patch(
+        "/_emulator/settings",
+        json={"seconds_per_step": before["seconds_per_step"], "max_steps": before["max_steps"]},
+    )
+
+
 async def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
     """Poll an async predicate until it returns a truthy value."""
     deadline = asyncio.get_running_loop().time() + timeout

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -13,18 +12,6 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from tests.conftest import temporal_binary
 from tests.support.jobs import job_request, provider_jobs_for, submit, wait_for_job
-
-
-@pytest.fixture
-async def slow_training(emulator: httpx.AsyncClient) -> AsyncIterator[None]:
-    """Jobs created while this is active train for minutes, so they can be caught mid-run."""
-    before = (await emulator.get("/_emulator/settings")).json()
-    await emulator.patch("/_emulator/settings", json={"seconds_per_step": 2.0, "max_steps": 200})
-    yield
-    await emulator.patch(
-        "/_emulator/settings",
-        json={"seconds_per_step": before["seconds_per_step"], "max_steps": before["max_steps"]},
-    )
 
 
 async def start_training_job(api: httpx.AsyncClient, **overrides: object) -> dict:
