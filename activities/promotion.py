@@ -101,7 +101,9 @@ class PromotionActivities:
                 )
         except RegistryUnavailable as err:
             # Retried by Temporal with backoff: an outage delays promotion, never loses it.
-            raise ApplicationError(f"registry unavailable: {err}", type="registry_unavailable") from None
+            raise ApplicationError(
+                f"registry unavailable: {err}", type="registry_unavailable"
+            ) from None
         except RegistryClientError as err:
             decision["outcome"] = "registry_rejected"
             await promotions.upsert_promotion(

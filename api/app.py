@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from activities.providers.openai_provider import make_openai_client
+from api.auth import warn_if_disabled
 from api.errors import install_error_handlers
 from api.routers import evaluations, health, jobs, promotions
 from api.state import AppState
@@ -48,12 +49,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await openai_client.close()
             await pool.close()
 
+    warn_if_disabled(settings)
     app = FastAPI(
         title="Model Trainer Service",
         version="1.0.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
     )
+    app.state.settings = settings
     install_error_handlers(app)
     for router in (jobs.router, evaluations.router, promotions.router, health.router):
         app.include_router(router)

@@ -1,30 +1,129 @@
-"""Who is calling. Tenancy is enforced by filtering every query by the caller's tenant."""
+"""Who is calling, from `Authorization: Bearer <JWT>`: the tenant and the roles.
+
+Tokens are verified with an HS256 shared secret, an RS256 public key, or a JWKS URL
+(configured). Claims: the tenant (`jwt_tenant_claim`) and roles (`jwt_roles_claim`: a list,
+or a space-separated string) among `trainer:read`, `trainer:write`, `trainer:admin`.
+Tenancy is enforced by filtering every query by the caller's tenant; admins see all.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, Request
+
+from api.errors import ApiError
+from core.settings import Settings
+
+log = logging.getLogger("api.auth")
+
+READ = "trainer:read"
+WRITE = "trainer:write"
+ADMIN = "trainer:admin"
 
 
 @dataclass(frozen=True)
 class Caller:
     subject: str
-    tenant: str | None  # None: may act on every tenant (admin)
+    tenant: str | None  # None only for admins without a tenant claim
     roles: frozenset[str]
 
     @property
     def is_admin(self) -> bool:
-        return "trainer:admin" in self.roles
+        return ADMIN in self.roles
+
+    def has(self, role: str) -> bool:
+        # Admin implies write implies read.
+        implied = {ADMIN: {ADMIN, WRITE, READ}, WRITE: {WRITE, READ}, READ: {READ}}
+        return any(role in implied.get(r, {r}) for r in self.roles)
 
     def tenant_filter(self) -> str | None:
         return None if self.is_admin else self.tenant
 
 
-DEV_CALLER = Caller(
-    subject="dev",
-    tenant=None,
-    roles=frozenset({"trainer:read", "trainer:write", "trainer:admin"}),
-)
+DEV_CALLER = Caller(subject="dev", tenant=None, roles=frozenset({READ, WRITE, ADMIN}))
 
 
-async def current_caller() -> Caller:
-    return DEV_CALLER
+def unauthorized(detail: str) -> ApiError:
+    return ApiError(401, "unauthorized", detail)
+
+
+@lru_cache(maxsize=4)
+def _jwks_client(url: str) -> jwt.PyJWKClient:
+    return jwt.PyJWKClient(url, cache_keys=True)
+
+
+def _verification_key(settings: Settings, token: str) -> tuple[object, list[str]]:
+    if settings.jwt_jwks_url:
+        key = _jwks_client(settings.jwt_jwks_url).get_signing_key_from_jwt(token).key
+        return key, ["RS256", "ES256"]
+    if settings.jwt_public_key_file:
+        # Read on each call so a rotated key file takes effect without a restart.
+        return Path(settings.jwt_public_key_file).read_text(encoding="utf-8"), ["RS256"]
+    secret = settings.jwt_hs256_secret()
+    if not secret:
+        raise ApiError(503, "auth_not_configured", "authentication is not configured")
+    return secret, ["HS256"]
+
+
+def caller_from_token(settings: Settings, token: str) -> Caller:
+    try:
+        key, algorithms = _verification_key(settings, token)
+        claims = jwt.decode(
+            token,
+            key,  # type: ignore[arg-type]
+            algorithms=algorithms,
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={"require": ["exp", "sub"], "verify_aud": settings.jwt_audience is not None},
+        )
+    except jwt.ExpiredSignatureError:
+        raise unauthorized("token expired") from None
+    except (jwt.InvalidTokenError, jwt.PyJWKClientError):
+        raise unauthorized("invalid token") from None
+    raw_roles = claims.get(settings.jwt_roles_claim, [])
+    roles = raw_roles.split() if isinstance(raw_roles, str) else list(raw_roles or [])
+    tenant = claims.get(settings.jwt_tenant_claim)
+    if tenant is not None and not isinstance(tenant, str):
+        raise unauthorized("invalid tenant claim")
+    caller = Caller(subject=str(claims["sub"]), tenant=tenant, roles=frozenset(map(str, roles)))
+    if caller.tenant is None and not caller.is_admin:
+        raise unauthorized("token names no tenant")
+    return caller
+
+
+async def current_caller(request: Request) -> Caller:
+    settings: Settings = request.app.state.settings
+    if settings.auth_mode == "disabled":
+        return DEV_CALLER
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthorized("missing bearer token")
+    return caller_from_token(settings, token.strip())
+
+
+def require(role: str) -> Callable[..., Awaitable[Caller]]:
+    async def dependency(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+        if not caller.has(role):
+            raise ApiError(403, "forbidden", f"this action needs the {role} role")
+        return caller
+
+    return dependency
+
+
+def warn_if_disabled(settings: Settings) -> None:
+    if settings.auth_mode == "disabled":
+        banner = "!" * 72
+        log.warning(
+            "%s\nAUTHENTICATION IS DISABLED (AUTH_MODE=disabled): every caller is an admin of "
+            "every tenant. Never run like this outside local development.\n%s",
+            banner,
+            banner,
+        )

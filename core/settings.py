@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -80,10 +81,26 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # API authentication. `disabled` exists for local development only.
+    auth_mode: Literal["jwt", "disabled"] = "jwt"
+    jwt_secret: SecretStr | None = None
+    jwt_secret_file: str | None = None
+    jwt_public_key_file: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    jwt_tenant_claim: str = "tenant"
+    jwt_roles_claim: str = "roles"
+
     def provider_api_key(self) -> str:
         from_file = _read_secret_file(self.openai_api_key_file)
         key = from_file or self.openai_api_key
         return key.get_secret_value() if key else "unset"
+
+    def jwt_hs256_secret(self) -> str | None:
+        from_file = _read_secret_file(self.jwt_secret_file)
+        key = from_file or self.jwt_secret
+        return key.get_secret_value() if key else None
 
     def registry_api_key(self) -> str | None:
         from_file = _read_secret_file(self.model_registry_api_key_file)

@@ -126,6 +126,7 @@ def settings(
         wait_heartbeat_seconds=5.0,
         launch_timeout_seconds=10.0,
         eval_concurrency=16,
+        auth_mode="disabled",
     )
 
 

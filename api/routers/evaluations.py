@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, status
 from temporalio.common import WorkflowIDReusePolicy
 
 from activities.evaluation.suites import list_builtin_suites, load_builtin_suite, suite_from_dict
-from api.auth import Caller, current_caller
+from api.auth import READ, WRITE, Caller, require
 from api.errors import ApiError, conflict, not_found
 from api.mapping import evaluation_response
 from api.repository import (
@@ -37,7 +37,8 @@ from workflows.evaluation import EvaluationWorkflow
 
 router = APIRouter(tags=["Evaluation"])
 
-CallerDep = Annotated[Caller, Depends(current_caller)]
+CallerDep = Annotated[Caller, Depends(require(READ))]
+WriterDep = Annotated[Caller, Depends(require(WRITE))]
 StateDep = Annotated[AppState, Depends(app_state)]
 
 
@@ -75,7 +76,7 @@ def check_harness_config(config: HarnessConfig) -> None:
     summary="Run evaluation harness",
 )
 async def start_evaluation(
-    job_id: uuid.UUID, body: EvaluationCreate, caller: CallerDep, st: StateDep
+    job_id: uuid.UUID, body: EvaluationCreate, caller: WriterDep, st: StateDep
 ) -> EvaluationResponse:
     job = await require_job(st, caller, job_id)
     if job["status"] != JobStatus.completed.value or not job["provider_model_id"]:

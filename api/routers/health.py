@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from api.auth import Caller, current_caller
+from api.auth import READ, Caller, require
 from api.repository import service_stats
 from api.schemas import HealthChecks, HealthResponse, ServiceStats
 from api.state import AppState, app_state
@@ -16,7 +16,7 @@ from api.state import AppState, app_state
 router = APIRouter(tags=["Health"])
 
 StateDep = Annotated[AppState, Depends(app_state)]
-CallerDep = Annotated[Caller, Depends(current_caller)]
+CallerDep = Annotated[Caller, Depends(require(READ))]
 CHECK_TIMEOUT_SECONDS = 3.0
 SERVICE_VERSION = "1.0.0"
 

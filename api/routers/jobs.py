@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 from temporalio.service import RPCError
 
-from api.auth import Caller, current_caller
+from api.auth import READ, WRITE, Caller, require
 from api.errors import ApiError, conflict, not_found
 from api.mapping import event_response, job_response, temporal_run_url
 from api.repository import (
@@ -43,7 +43,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 403, 404, 409, 422, 503)
 }
 
-CallerDep = Annotated[Caller, Depends(current_caller)]
+CallerDep = Annotated[Caller, Depends(require(READ))]
+WriterDep = Annotated[Caller, Depends(require(WRITE))]
 StateDep = Annotated[AppState, Depends(app_state)]
 
 
@@ -80,7 +81,7 @@ def _request_fingerprint(body: TrainingJobCreate) -> dict[str, Any]:
 async def create_job(
     body: TrainingJobCreate,
     response: Response,
-    caller: CallerDep,
+    caller: WriterDep,
     st: StateDep,
     idempotency_key: Annotated[
         str | None,
@@ -205,7 +206,7 @@ async def _cancel(st: AppState, caller: Caller, row: Any, reason: str) -> None:
     summary="Update training job",
 )
 async def update_job(
-    job_id: uuid.UUID, body: TrainingJobUpdate, caller: CallerDep, st: StateDep
+    job_id: uuid.UUID, body: TrainingJobUpdate, caller: WriterDep, st: StateDep
 ) -> TrainingJobResponse:
     row = await require_job(st, caller, job_id)
     if body.status is not None and body.status != JobStatus(row["status"]):
@@ -223,7 +224,7 @@ async def update_job(
     "/{job_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS,
     summary="Cancel training job",
 )
-async def cancel_job(job_id: uuid.UUID, caller: CallerDep, st: StateDep) -> Response:
+async def cancel_job(job_id: uuid.UUID, caller: WriterDep, st: StateDep) -> Response:
     row = await require_job(st, caller, job_id)
     await _cancel(st, caller, row, "cancelled via DELETE")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -234,7 +235,7 @@ async def cancel_job(job_id: uuid.UUID, caller: CallerDep, st: StateDep) -> Resp
     summary="Cancel with a reason (sends the workflow's `cancel` signal)",
 )
 async def signal_cancel(
-    job_id: uuid.UUID, body: CancelRequest, caller: CallerDep, st: StateDep
+    job_id: uuid.UUID, body: CancelRequest, caller: WriterDep, st: StateDep
 ) -> dict[str, str]:
     row = await require_job(st, caller, job_id)
     if JobStatus(row["status"]).is_terminal:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Response, status
 from temporalio.client import WorkflowFailureError
 from temporalio.common import WorkflowIDReusePolicy
 
-from api.auth import Caller, current_caller
+from api.auth import READ, WRITE, Caller, require
 from api.errors import ApiError, conflict
 from api.mapping import evaluation_brief, promotion_response
 from api.repository import (
@@ -29,7 +29,8 @@ from workflows.promotion import PromotionWorkflow
 
 router = APIRouter(tags=["Promotion"])
 
-CallerDep = Annotated[Caller, Depends(current_caller)]
+CallerDep = Annotated[Caller, Depends(require(READ))]
+WriterDep = Annotated[Caller, Depends(require(WRITE))]
 StateDep = Annotated[AppState, Depends(app_state)]
 
 # How long the request waits for the registry before answering 202 (still promoting).
@@ -46,7 +47,7 @@ SYNC_WAIT_SECONDS = 30.0
 async def promote(
     job_id: uuid.UUID,
     response: Response,
-    caller: CallerDep,
+    caller: WriterDep,
     st: StateDep,
     body: PromotionRequest | None = None,
 ) -> PromotionResponse:
