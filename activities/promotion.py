@@ -57,6 +57,10 @@ class PromotionActivities:
         refusal = None
         if not model_id:
             refusal = "the job produced no fine-tuned model"
+        elif req.metadata.get("approved") is False:
+            refusal = (
+                f"rejected by {req.metadata.get('reviewer')}: {req.metadata.get('note') or ''}"
+            ).strip()
         elif not req.force and (evaluation is None or not evaluation["passed"]):
             refusal = (
                 "no evaluation of this job" if evaluation is None

@@ -179,10 +179,6 @@ class TrainingJobWorkflow:
                 approved, decision = await self._await_approval(inp)
                 metadata = {"reviewer": decision.reviewer, "note": decision.note,
                             "approved": approved}
-                if not approved:
-                    self._state.promoted = False
-                    await self._finish(JobStatus.completed)
-                    return
             self._state.stage = JobStage.promoting
             outcome = await workflow.execute_activity(
                 "promote_model",
@@ -223,11 +219,13 @@ class TrainingJobWorkflow:
             self._state.progress = result.progress
             if result.progress.provider_status == "running":
                 self._state.stage = JobStage.training
+            self._show_details()
             if result.done:
                 return result
 
     async def _await_approval(self, inp: TrainingJobInput) -> tuple[bool, ApprovalDecision]:
         self._state.stage = JobStage.awaiting_approval
+        self._show_details()
         await self._set_stage_activity(JobStage.awaiting_approval)
         timeout = inp.timeouts.approval_timeout_seconds
         try:
@@ -242,10 +240,39 @@ class TrainingJobWorkflow:
 
     # ---- bookkeeping ---------------------------------------------------------------------
 
+    def _show_details(self) -> None:
+        """What the Temporal UI shows as this run's current details."""
+        state, progress = self._state, self._state.progress
+        lines = [f"**{state.status.value}** · stage `{state.stage.value}`"]
+        if state.provider_job_id:
+            lines.append(f"provider job `{state.provider_job_id}`")
+        if progress.step is not None and progress.total_steps:
+            loss = f" · train loss {progress.train_loss:.3f}" if progress.train_loss else ""
+            lines.append(f"step {progress.step}/{progress.total_steps}{loss}")
+        if state.fine_tuned_model:
+            lines.append(f"model `{state.fine_tuned_model}`")
+        if state.evaluation is not None:
+            ev = state.evaluation
+            lines.append(
+                f"evaluation {ev.status}: pedagogy {ev.pedagogy_score}, safety {ev.safety_score}"
+            )
+        if state.stage == JobStage.awaiting_approval:
+            wf = workflow.info().workflow_id
+            lines.append(
+                "Waiting for a reviewer. Approve: `temporal workflow update execute "
+                f"--workflow-id {wf} --name approve --input "
+                "'{\"reviewer\":\"you\",\"note\":\"why\"}'` (or `--name reject`), "
+                "or POST /trainer/jobs/{id}/approve."
+            )
+        if state.error_message:
+            lines.append(f"error: {state.error_message}")
+        workflow.set_current_details("\n\n".join(lines))
+
     def _set_status(self, status: JobStatus, stage: JobStage) -> None:
         self._state.status = status
         self._state.stage = stage
         workflow.upsert_search_attributes([sa.JOB_STATUS.value_set(status.value)])
+        self._show_details()
 
     async def _set_stage_activity(self, stage: JobStage) -> None:
         await workflow.execute_activity(
@@ -273,9 +300,9 @@ class TrainingJobWorkflow:
             start_to_close_timeout=BOOKKEEPING_TIMEOUT,
             retry_policy=QUICK_RETRY,
         )
-        self._set_status(status, JobStage.done)
         self._state.error_code = error_code
         self._state.error_message = error_message
+        self._set_status(status, JobStage.done)
 
     async def _cleanup_after_cancel(self, inp: TrainingJobInput) -> None:
         """Cancel the provider job (if one exists) and record the job as cancelled."""
