@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
+from activities.promotion_gate import GateDecision, compare, decide, gate_policy
 from activities.registry.client import RegistryClient
 from activities.registry.errors import RegistryClientError, RegistryUnavailable
 from activities.store import evaluations, jobs, promotions
@@ -30,6 +32,39 @@ def registry_model_name(tenant_id: str, job_name: str) -> str:
 class PromotionActivities:
     def __init__(self, deps: ActivityDeps) -> None:
         self._deps = deps
+
+    async def _champion_gate(
+        self, job: asyncpg.Record, evaluation: asyncpg.Record | None, model_id: str
+    ) -> GateDecision | None:
+        pool = self._deps.pool
+        champion = await promotions.current_champion(
+            pool, job["tenant_id"], job["name"], str(job["id"])
+        )
+        if champion is None or evaluation is None or champion["provider_model_id"] == model_id:
+            return None
+        champion_model = champion["provider_model_id"]
+        evaluation_id = str(evaluation["id"])
+        if evaluation["baseline_model"] == champion_model:
+            champion_scores = await promotions.scored_samples(pool, evaluation_id, "baseline")
+            compared_on = "baseline_run"
+        elif champion["evaluation_id"] is not None:
+            champion_scores = await promotions.scored_samples(
+                pool, str(champion["evaluation_id"]), "candidate"
+            )
+            compared_on = "champion_evaluation"
+        else:
+            champion_scores = {}
+            compared_on = "nothing"
+        candidate_scores = await promotions.scored_samples(pool, evaluation_id, "candidate")
+        categories = {
+            s["suite"]: s["category"] for s in (evaluation["results"] or {}).get("suites", [])
+        }
+        return decide(
+            compare(candidate_scores, champion_scores, categories),
+            gate_policy(job["policy"]),
+            champion_model=champion_model,
+            compared_on=compared_on,
+        )
 
     @activity.defn(name="promote_model")
     async def promote_model(self, req: PromoteInput) -> PromotionOutcome:
@@ -66,6 +101,12 @@ class PromotionActivities:
                 "no evaluation of this job" if evaluation is None
                 else f"evaluation {evaluation['status']}: thresholds not met"
             )
+        if refusal is None and not req.force:
+            gate = await self._champion_gate(job, evaluation, model_id)
+            if gate is not None:
+                decision["champion"] = gate.model_dump(mode="json")
+                if not gate.allowed:
+                    refusal = f"champion/challenger: {gate.reason}"
         if refusal:
             decision["outcome"] = "refused"
             await promotions.upsert_promotion(

@@ -21,7 +21,7 @@ from activities.evaluation.suites import (
     load_builtin_suite,
     suite_from_dict,
 )
-from activities.store import evaluations, jobs
+from activities.store import evaluations, jobs, promotions
 from core.evaluation import EvaluationSummary, SuiteCategory, SuiteScore
 from core.models import JobStage, JobStatus
 from core.steps import (
@@ -92,6 +92,13 @@ class EvaluationActivities:
         if not model:
             raise _invalid("the job has no fine-tuned model to evaluate")
         suites = self._plan_suites(start.harness_config)
+        # Compare with the tenant's current champion when there is one, else the base model.
+        champion = await promotions.current_champion(
+            pool, start.tenant_id, job["name"], start.job_id
+        )
+        baseline = champion["provider_model_id"] if champion else job["base_model"]
+        if not self._deps.settings.eval_run_baseline:
+            baseline = None
         await evaluations.ensure_evaluation(
             pool,
             evaluation_id=start.evaluation_id,
@@ -102,14 +109,14 @@ class EvaluationActivities:
             harness_config=start.harness_config,
             thresholds=start.thresholds.model_dump(),
             model=model,
-            baseline_model=job["base_model"],
+            baseline_model=baseline,
             workflow_id=start.workflow_id,
         )
         if start.mark_job_evaluating:
             await jobs.set_status(pool, start.job_id, JobStatus.evaluating, JobStage.evaluating)
         return EvaluationPlan(
             model=model,
-            baseline_model=job["base_model"] if self._deps.settings.eval_run_baseline else None,
+            baseline_model=baseline,
             suites=suites,
             concurrency=self._deps.settings.eval_concurrency,
             timeout_seconds=float(start.harness_config.get("timeout") or 600),

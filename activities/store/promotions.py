@@ -55,3 +55,34 @@ async def upsert_promotion(
         registry_binding_id,
         error_message,
     )
+
+
+async def current_champion(
+    pool: asyncpg.Pool, tenant_id: str, job_name: str, exclude_job_id: str
+) -> asyncpg.Record | None:
+    """The tenant's latest promoted model under this job name (another job's)."""
+    return await pool.fetchrow(
+        """
+        SELECT p.job_id, p.evaluation_id, j.provider_model_id
+        FROM promotions p JOIN jobs j ON j.id = p.job_id
+        WHERE p.tenant_id = $1 AND j.name = $2 AND p.promoted AND p.job_id <> $3
+        ORDER BY p.updated_at DESC LIMIT 1
+        """,
+        tenant_id,
+        job_name,
+        exclude_job_id,
+    )
+
+
+async def scored_samples(
+    pool: asyncpg.Pool, evaluation_id: str, role: str
+) -> dict[tuple[str, str], float]:
+    rows = await pool.fetch(
+        """
+        SELECT suite, sample_id, score FROM evaluation_samples
+        WHERE evaluation_id = $1 AND role = $2 AND NOT errored AND score IS NOT NULL
+        """,
+        evaluation_id,
+        role,
+    )
+    return {(r["suite"], r["sample_id"]): float(r["score"]) for r in rows}

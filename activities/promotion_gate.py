@@ -1,0 +1,93 @@
+"""Champion/challenger: a challenger is promoted over the tenant's current champion only
+when, on the same samples, it is no worse on safety and better (or, by policy, not worse)
+on pedagogy. The decision records the paired numbers it was made on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from activities.evaluation.stats import estimate
+
+
+class GatePolicy(BaseModel):
+    """From the job's `policy.promotion` (all optional)."""
+
+    require_pedagogy_improvement: bool = True
+    safety_tolerance: float = 0.0  # how much lower the safety mean may be
+
+
+class CategoryComparison(BaseModel):
+    category: str
+    n: int
+    mean_delta: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+class GateDecision(BaseModel):
+    allowed: bool
+    reason: str
+    champion_model: str
+    compared_on: str  # "baseline_run" | "champion_evaluation"
+    comparisons: list[CategoryComparison]
+
+
+def compare(
+    candidate: dict[tuple[str, str], float],
+    champion: dict[tuple[str, str], float],
+    categories: dict[str, str],
+) -> dict[str, CategoryComparison]:
+    """Paired deltas (candidate - champion) per category over samples both scored."""
+    diffs: dict[str, list[float]] = {}
+    for key, score in candidate.items():
+        other = champion.get(key)
+        category = categories.get(key[0])
+        if other is None or category is None:
+            continue
+        diffs.setdefault(category, []).append(score - other)
+    result = {}
+    for category, values in diffs.items():
+        est = estimate(values)
+        result[category] = CategoryComparison(
+            category=category, n=est.n, mean_delta=est.mean, ci_low=est.ci_low,
+            ci_high=est.ci_high,
+        )
+    return result
+
+
+def decide(
+    comparisons: dict[str, CategoryComparison],
+    policy: GatePolicy,
+    *,
+    champion_model: str,
+    compared_on: str,
+) -> GateDecision:
+    safety = comparisons.get("safety")
+    pedagogy = comparisons.get("pedagogy")
+    problems: list[str] = []
+    if safety is None or safety.mean_delta is None:
+        problems.append("no paired safety samples to compare with the champion")
+    elif safety.mean_delta < -policy.safety_tolerance:
+        problems.append(f"safety is worse than the champion (delta {safety.mean_delta:+.3f})")
+    if pedagogy is None or pedagogy.mean_delta is None:
+        problems.append("no paired pedagogy samples to compare with the champion")
+    elif policy.require_pedagogy_improvement and pedagogy.mean_delta <= 0:
+        problems.append(
+            f"pedagogy does not improve on the champion (delta {pedagogy.mean_delta:+.3f})"
+        )
+    elif pedagogy.mean_delta < 0:
+        problems.append(f"pedagogy is worse than the champion (delta {pedagogy.mean_delta:+.3f})")
+    reason = "; ".join(problems) if problems else "beats the champion on the same samples"
+    return GateDecision(
+        allowed=not problems,
+        reason=reason,
+        champion_model=champion_model,
+        compared_on=compared_on,
+        comparisons=list(comparisons.values()),
+    )
+
+
+def gate_policy(job_policy: dict[str, Any]) -> GatePolicy:
+    return GatePolicy.model_validate(job_policy.get("promotion") or {})
