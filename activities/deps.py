@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import asyncpg
 from openai import AsyncOpenAI
 
@@ -18,11 +16,25 @@ class UnsupportedProvider(Exception):
     pass
 
 
-@dataclass
 class ActivityDeps:
-    settings: Settings
-    pool: asyncpg.Pool
-    openai_client: AsyncOpenAI
+    def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
+        self.settings = settings
+        self.pool = pool
+        self._openai: AsyncOpenAI | None = None
+        self._openai_key: str | None = None
+        self._retired: list[AsyncOpenAI] = []
+
+    @property
+    def openai_client(self) -> AsyncOpenAI:
+        """The provider client, rebuilt when the API key (or its file) has been rotated."""
+        key = self.settings.provider_api_key()
+        if self._openai is None or key != self._openai_key:
+            if self._openai is not None:
+                self._retired.append(self._openai)  # in-flight calls may still use it
+            # Temporal retries failed activities; the SDK's own retries smooth short blips.
+            self._openai = make_openai_client(self.settings, max_retries=2)
+            self._openai_key = key
+        return self._openai
 
     def provider(self, name: str) -> FineTuningProvider:
         if name == Provider.openai.value:
@@ -32,10 +44,9 @@ class ActivityDeps:
     @classmethod
     async def open(cls, settings: Settings) -> ActivityDeps:
         pool = await open_database(settings.database_url, max_size=settings.database_pool_max)
-        # Temporal retries failed activities; the SDK's own retries only smooth short blips.
-        client = make_openai_client(settings, max_retries=2)
-        return cls(settings=settings, pool=pool, openai_client=client)
+        return cls(settings=settings, pool=pool)
 
     async def close(self) -> None:
-        await self.openai_client.close()
+        for client in [*self._retired, *([self._openai] if self._openai else [])]:
+            await client.close()
         await self.pool.close()
