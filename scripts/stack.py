@@ -22,10 +22,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import ctypes
+import hashlib
+import hmac
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -101,6 +105,18 @@ def configured_settings() -> dict[str, str]:
     return values
 
 
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def mint_hs256_token(secret: str, claims: Mapping[str, Any]) -> str:
+    """A signed HS256 JWT (RFC 7519), for the API this stack starts."""
+    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = _b64url(json.dumps(dict(claims), separators=(",", ":")).encode())
+    signature = hmac.new(secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256)
+    return f"{header}.{payload}.{_b64url(signature.digest())}"
+
+
 def _child_preexec() -> Callable[[], None] | None:
     """On Linux, have each child receive SIGTERM if this process dies without cleaning up."""
     if not sys.platform.startswith("linux"):
@@ -147,6 +163,8 @@ class Stack:
         self.children: list[Child] = []
         self.urls: list[tuple[str, str]] = []
         self.api_url = f"http://{HOST}:{API_PORT}"
+        self.auth_headers: dict[str, str] = {}
+        self.auth_note = ""
         self._pgserver: Any = None
         self._preexec = _child_preexec()
 
@@ -176,6 +194,7 @@ class Stack:
             "PROGRESS_REPORT_SECONDS": self.configured.get("PROGRESS_REPORT_SECONDS", "5"),
             "PUBLIC_BASE_URL": self.configured.get("PUBLIC_BASE_URL", self.api_url),
             **openai_env,
+            **self._auth(),
         }
         await self._spawn("worker", [sys.executable, "worker.py"], env)
         await self._spawn(
@@ -190,6 +209,46 @@ class Stack:
         self.urls.insert(0, ("API docs", f"{self.api_url}/docs"))
         self.urls.insert(0, ("API", self.api_url))
         say("Stack is up.")
+
+    def _auth(self) -> dict[str, str]:
+        """Settle how the demo (and you, in dev) call the API: a token for the sample tenant.
+
+        Unless authentication is configured, the API gets a random HS256 secret for this run
+        and the stack signs a token with it. `AUTH_MODE=disabled` sends no token.
+        """
+        if self.configured.get("AUTH_MODE", "").lower() == "disabled":
+            self.auth_note = "authentication disabled (AUTH_MODE=disabled)"
+            return {}
+        if self.configured.get("JWT_JWKS_URL") or self.configured.get("JWT_PUBLIC_KEY_FILE"):
+            token = self.configured.get("TRAINER_API_TOKEN")
+            if token:
+                self.auth_headers = {"Authorization": f"Bearer {token}"}
+            self.auth_note = "tokens come from your issuer (JWT_JWKS_URL / JWT_PUBLIC_KEY_FILE)"
+            return {}
+        env: dict[str, str] = {}
+        secret = self.configured.get("JWT_SECRET")
+        secret_file = self.configured.get("JWT_SECRET_FILE")
+        if not secret and secret_file:
+            secret = Path(secret_file).read_text(encoding="utf-8").strip()
+        if not secret:
+            secret = secrets.token_urlsafe(32)
+            env["JWT_SECRET"] = secret
+        tenant = json.loads(JOB_FILE.read_text(encoding="utf-8"))["policy"]["scope"]
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "sub": "make-demo",
+            self.configured.get("JWT_TENANT_CLAIM", "tenant"): tenant,
+            self.configured.get("JWT_ROLES_CLAIM", "roles"): ["trainer:read", "trainer:write"],
+            "iat": now,
+            "exp": now + 12 * 3600,
+        }
+        for claim, name in (("aud", "JWT_AUDIENCE"), ("iss", "JWT_ISSUER")):
+            if self.configured.get(name):
+                claims[claim] = self.configured[name]
+        token = mint_hs256_token(secret, claims)
+        self.auth_headers = {"Authorization": f"Bearer {token}"}
+        self.auth_note = f"a 12-hour token for tenant {tenant} (read, write)"
+        return env
 
     async def _postgres(self) -> str:
         from core.db import ensure_database
@@ -588,7 +647,9 @@ def print_promotion(job: Mapping[str, Any]) -> None:
 
 async def run_demo(stack: Stack, timeout: float) -> int:
     body = json.loads(JOB_FILE.read_text(encoding="utf-8"))
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as api:
+    async with httpx.AsyncClient(
+        base_url=stack.api_url, timeout=60, headers=stack.auth_headers
+    ) as api:
         response = await api.post("/trainer/jobs", json=body)
         if response.status_code != 201:
             say(f"POST /trainer/jobs answered {response.status_code}: {response.text}")
@@ -642,10 +703,12 @@ async def run_dev(stack: Stack) -> int:
         say(f"  {label:<18}{url}")
     say(f"  {'Logs':<18}{LOG_DIR.relative_to(REPO)}/")
     say()
+    say(f"API authentication: {stack.auth_note}")
+    auth = "".join(f" -H '{k}: {v}'" for k, v in stack.auth_headers.items())
     say("Submit the sample job:")
     say(
-        f"  curl -s -X POST {stack.api_url}/trainer/jobs -H 'Content-Type: application/json' "
-        f"-d @{JOB_FILE.relative_to(REPO)}"
+        f"  curl -s -X POST {stack.api_url}/trainer/jobs -H 'Content-Type: application/json'"
+        f"{auth} -d @{JOB_FILE.relative_to(REPO)}"
     )
     say()
     say("Press Ctrl-C to stop.")
