@@ -1,0 +1,1 @@
+"""`trainer`: the command line of the Model Trainer Service (talks only to its REST API)."""

@@ -1,0 +1,5 @@
+"""`python -m cli` runs the `trainer` command."""
+
+from cli.main import app
+
+app(prog_name="trainer")
