@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     dataset_root: Path = Path("examples/datasets")
     dataset_max_bytes: int = 512 * 1024 * 1024
 
+    # Dataset fetching: s3:// and https:// URIs must fall under an allowed prefix, for all
+    # tenants or per tenant (JSON in the env, e.g. '["s3://corpus/", "https://"]'); empty
+    # means local files only. A prefix naming a host also trusts its non-public addresses.
+    dataset_allowed_prefixes: list[str] = Field(default_factory=list)
+    dataset_tenant_prefixes: dict[str, list[str]] = Field(default_factory=dict)
+    dataset_fetch_timeout_seconds: float = 30.0
+    dataset_https_ca_bundle: str | None = None  # CA file trusted instead of the system store
+    s3_endpoint_url: str | None = None  # S3-compatible store instead of AWS
+
     # Training: how often the wait step reports progress back to the workflow, how often
     # it polls the provider, and how long a silent worker may hold a step.
     progress_report_seconds: float = 60.0
