@@ -1,7 +1,9 @@
 """Fine-tuning prices per million training tokens (USD), from the provider's price list.
 
 Keyed by model-name prefix; the longest matching prefix wins so dated snapshots share
-their family's price.
+their family's price, and a fine-tuned model (`ft:<base>:...`, continued training) is priced
+as its base. Per-token training only: reinforcement fine-tuning (o-series) is billed by the
+hour and has no entry, so its cost is unknown here. Review when the provider's list changes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ TRAINING_PRICE_PER_MILLION: dict[str, float] = {
 
 
 def training_price_per_million(base_model: str) -> float | None:
+    if base_model.startswith("ft:"):
+        base_model = base_model[3:].split(":", 1)[0]
     matches = [p for p in TRAINING_PRICE_PER_MILLION if base_model.startswith(p)]
     if not matches:
         return None
