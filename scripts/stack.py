@@ -35,6 +35,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -282,7 +283,9 @@ class Stack:
         from core.db import ensure_database
 
         try:
-            import pgserver
+            with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+                warnings.simplefilter("ignore")
+                import pgserver
         except ImportError:
             raise StackError(
                 f"no PostgreSQL answers at {HOST}:5432 and the embedded fallback is not "
