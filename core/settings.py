@@ -62,6 +62,15 @@ class Settings(BaseSettings):
     dataset_https_ca_bundle: str | None = None  # CA file trusted instead of the system store
     s3_endpoint_url: str | None = None  # S3-compatible store instead of AWS
 
+    # Dataset analysis: per-tenant datasheet policy (YAML, see examples/dataset-policy.yaml;
+    # None = only the built-in required fields), a folder of tiktoken encoding files used
+    # instead of the vendored ones, the default region for phone numbers without a country
+    # code, and how many line numbers a report keeps per finding kind.
+    dataset_policy_file: Path | None = None
+    dataset_encodings_dir: Path | None = None
+    dataset_pii_phone_region: str = "US"
+    dataset_report_lines_per_kind: int = 10
+
     # Training: how often the wait step reports progress back to the workflow, how often
     # it polls the provider, and how long a silent worker may hold a step.
     progress_report_seconds: float = 60.0
