@@ -23,7 +23,7 @@ from api.routers.jobs import ERRORS, require_job
 from api.schemas import PromotionRequest, PromotionResponse
 from api.state import AppState, app_state
 from core.models import JobStatus
-from core.steps import PromoteInput, PromotionOutcome
+from core.steps import PromoteInput
 from workflows.failures import describe_failure
 from workflows.promotion import PromotionWorkflow
 
@@ -99,7 +99,7 @@ async def promote(
         static_summary=f"promotion of {job['name']} · {job['tenant_id']}",
     )
     try:
-        await asyncio.wait_for(handle.result(result_type=PromotionOutcome), SYNC_WAIT_SECONDS)
+        await asyncio.wait_for(handle.result(), SYNC_WAIT_SECONDS)
     except TimeoutError:
         response.status_code = status.HTTP_202_ACCEPTED
     except WorkflowFailureError as err:
