@@ -193,7 +193,7 @@ async def list_events(
     pool: asyncpg.Pool, job_id: str, offset: int, limit: int
 ) -> tuple[list[asyncpg.Record], int]:
     rows = await pool.fetch(
-        "SELECT * FROM job_events WHERE job_id = $1 ORDER BY created_at, provider_event_id "
+        "SELECT * FROM job_events WHERE job_id = $1 ORDER BY seq "
         "LIMIT $2 OFFSET $3",
         job_id,
         limit,

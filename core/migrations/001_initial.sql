@@ -39,6 +39,7 @@ CREATE INDEX jobs_tenant_created ON jobs (tenant_id, created_at DESC);
 CREATE INDEX jobs_status ON jobs (status);
 
 CREATE TABLE job_events (
+    seq               bigint GENERATED ALWAYS AS IDENTITY,  -- arrival order (oldest first)
     job_id            uuid NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
     provider_event_id text NOT NULL,
     created_at        timestamptz NOT NULL,
@@ -48,7 +49,7 @@ CREATE TABLE job_events (
     data              jsonb,
     PRIMARY KEY (job_id, provider_event_id)
 );
-CREATE INDEX job_events_time ON job_events (job_id, created_at);
+CREATE INDEX job_events_order ON job_events (job_id, seq);
 
 CREATE TABLE job_metrics (
     job_id         uuid NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
