@@ -1,61 +1,154 @@
-"""Open a dataset by URI as a stream of byte chunks.
+"""Open a dataset by URI as a stream of byte chunks, or stream it to a file.
 
-Supported here: plain paths and `file://` URIs, both confined to the configured dataset
-root (no `..` escapes, no symlinks out of it). Other schemes are refused with a message
-naming the scheme.
+Schemes: `s3://bucket/key`, `https://…`, and `file://` / plain paths confined to the dataset
+root. Remote URIs must fall under an allowlisted prefix (see access); https hops must be
+public unless allowlisted by host (see https, netguard). `dataset_max_bytes` is enforced
+while streaming, so nothing larger than the limit is ever read in full.
+
+    async with open_dataset(uri, settings=s, tenant_id=t) as source:
+        async for chunk in source.chunks(): ...
+
+    result = await fetch_to_file(uri, tmp / "data.jsonl", settings=s, tenant_id=t,
+                                 on_chunk=validator.feed)
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from typing import BinaryIO
 
 import anyio
+from pydantic import BaseModel, ConfigDict
 
-CHUNK_BYTES = 1024 * 1024
+from activities.datasets.access import check_remote_access, prefixes_for
+from activities.datasets.https import open_https
+from activities.datasets.local import open_local, resolve_local_path, stream_local_file
+from activities.datasets.s3 import open_s3
+from activities.datasets.source import (
+    CHUNK_BYTES,
+    DatasetFetchUnavailable,
+    DatasetUriError,
+    RawSource,
+)
+from activities.datasets.uri import SUPPORTED_SCHEMES, check_uri_syntax, redact_uri, scheme_of
+from core.settings import Settings
 
-
-class DatasetUriError(ValueError):
-    """The URI is malformed, uses an unsupported scheme, or points outside what is allowed."""
-
-    def __init__(self, message: str, code: str = "dataset_uri_invalid") -> None:
-        super().__init__(message)
-        self.code = code
-
-
-SUPPORTED_SCHEMES = ("file",)
-
-
-def resolve_local_path(uri: str, root: Path) -> Path:
-    """Map a plain path or file:// URI to a real file inside `root`."""
-    parts = urlsplit(uri)
-    if parts.scheme and parts.scheme != "file":
-        raise DatasetUriError(
-            f"datasetUri scheme '{parts.scheme}' is not supported "
-            f"(supported: {', '.join(SUPPORTED_SCHEMES)} and plain paths)",
-            code="dataset_scheme_unsupported",
-        )
-    raw = unquote(parts.path if parts.scheme else uri)
-    if parts.scheme == "file" and parts.netloc not in ("", "localhost"):
-        raw = parts.netloc + raw  # file://relative/name.jsonl
-    real_root = root.resolve()
-    candidate = Path(raw)
-    if not candidate.is_absolute():
-        candidate = real_root / candidate
-    if ".." in Path(raw).parts:
-        raise DatasetUriError("datasetUri must not contain '..'", code="dataset_access_denied")
-    resolved = candidate.resolve()
-    if not resolved.is_relative_to(real_root):
-        raise DatasetUriError(
-            "datasetUri points outside the dataset root", code="dataset_access_denied"
-        )
-    if not resolved.is_file():
-        raise DatasetUriError("datasetUri names no readable file", code="dataset_not_found")
-    return resolved
+__all__ = [
+    "CHUNK_BYTES",
+    "SUPPORTED_SCHEMES",
+    "DatasetFetchUnavailable",
+    "DatasetSource",
+    "DatasetUriError",
+    "FetchResult",
+    "check_uri_syntax",
+    "fetch_to_file",
+    "open_dataset",
+    "redact_uri",
+    "resolve_local_path",
+    "stream_local_file",
+]
 
 
-async def stream_local_file(path: Path, chunk_bytes: int = CHUNK_BYTES) -> AsyncIterator[bytes]:
-    async with await anyio.open_file(path, "rb") as handle:
-        while chunk := await handle.read(chunk_bytes):
+def _too_large(uri: str, size: int, limit: int) -> DatasetUriError:
+    return DatasetUriError(
+        f"dataset {uri} is {size} bytes or more; the limit is {limit} bytes",
+        code="dataset_too_large",
+    )
+
+
+class DatasetSource:
+    """An opened dataset. `chunks()` may be iterated once; it stops with `dataset_too_large`
+    as soon as more than `max_bytes` have arrived, whatever size the store announced."""
+
+    def __init__(self, raw: RawSource, *, uri: str, max_bytes: int) -> None:
+        self.name = raw.name
+        self.size = raw.size
+        self.uri = uri  # redacted: safe to show and store
+        self._stream = raw.stream
+        self._max_bytes = max_bytes
+        self._started = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        if self._started:
+            raise RuntimeError("a dataset source can be read only once")
+        self._started = True
+        total = 0
+        async for chunk in self._stream:
+            total += len(chunk)
+            if total > self._max_bytes:
+                raise _too_large(self.uri, total, self._max_bytes)
             yield chunk
+
+
+def _opener(uri: str, settings: Settings, tenant_id: str) -> AbstractAsyncContextManager[RawSource]:
+    scheme = scheme_of(uri)
+    if scheme in ("", "file"):
+        return open_local(uri, settings.dataset_root)
+    prefixes = prefixes_for(settings, tenant_id)
+    check_remote_access(uri, prefixes, tenant_id)
+    if scheme == "s3":
+        return open_s3(uri, redact_uri(uri), settings)
+    return open_https(uri, prefixes, settings)
+
+
+@asynccontextmanager
+async def open_dataset(
+    uri: str, *, settings: Settings, tenant_id: str
+) -> AsyncIterator[DatasetSource]:
+    """Open `uri` for `tenant_id`. Raises `DatasetUriError` (final: bad, refused, missing,
+    too large) or `DatasetFetchUnavailable` (retry), also while chunks are read."""
+    check_uri_syntax(uri)
+    shown = redact_uri(uri)
+    async with _opener(uri, settings, tenant_id) as raw:
+        if raw.size is not None and raw.size > settings.dataset_max_bytes:
+            raise _too_large(shown, raw.size, settings.dataset_max_bytes)
+        yield DatasetSource(raw, uri=shown, max_bytes=settings.dataset_max_bytes)
+
+
+class FetchResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    bytes: int
+    sha256: str
+    uri: str  # redacted
+    name: str
+
+
+async def fetch_to_file(
+    uri: str,
+    dest: Path,
+    *,
+    settings: Settings,
+    tenant_id: str,
+    on_chunk: Callable[[bytes], None] | None = None,
+) -> FetchResult:
+    """Stream `uri` into the file `dest`, hashing it and feeding each chunk to `on_chunk`
+    (e.g. a validator) in the same pass. Hashing, writing and `on_chunk` run in a worker
+    thread so a CPU-heavy validator leaves the event loop free. A failed fetch removes
+    `dest`; an exception from `on_chunk` aborts the fetch and propagates."""
+    digest = hashlib.sha256()
+    written = 0
+
+    def consume(handle: BinaryIO, chunk: bytes) -> None:
+        digest.update(chunk)
+        handle.write(chunk)
+        if on_chunk is not None:
+            on_chunk(chunk)
+
+    try:
+        async with open_dataset(uri, settings=settings, tenant_id=tenant_id) as source:
+            handle = await anyio.to_thread.run_sync(dest.open, "wb")
+            try:
+                async for chunk in source.chunks():
+                    await anyio.to_thread.run_sync(consume, handle, chunk)
+                    written += len(chunk)
+            finally:
+                await anyio.to_thread.run_sync(handle.close)
+    except BaseException:
+        with anyio.CancelScope(shield=True):  # clean up even when the fetch was cancelled
+            await anyio.Path(dest).unlink(missing_ok=True)
+        raise
+    return FetchResult(bytes=written, sha256=digest.hexdigest(), uri=source.uri, name=source.name)

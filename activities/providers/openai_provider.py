@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import anyio
 import openai
 from openai import AsyncOpenAI
 from openai.types.fine_tuning import FineTuningJob
@@ -21,6 +24,10 @@ from core.models import TrainingConfig, TrainingMethod
 from core.settings import Settings
 
 T = TypeVar("T")
+
+# The Files API takes up to 512 MB; larger files go through the Uploads API in parts.
+MULTIPART_THRESHOLD_BYTES = 512 * 1024 * 1024
+UPLOAD_PART_BYTES = 64 * 1024 * 1024
 
 
 def make_openai_client(settings: Settings, max_retries: int | None = None) -> AsyncOpenAI:
@@ -110,7 +117,19 @@ class OpenAIProvider:
             shutdown_date=_as_date(shutdown),
         )
 
-    async def upload_training_file(self, path: Path, filename: str) -> str:
+    async def upload_training_file(
+        self,
+        path: Path,
+        filename: str,
+        *,
+        multipart_threshold: int = MULTIPART_THRESHOLD_BYTES,
+        part_bytes: int = UPLOAD_PART_BYTES,
+    ) -> str:
+        """Upload the very file that was validated; past `multipart_threshold` bytes in
+        parts through the Uploads API (the Files API refuses files over 512 MB)."""
+        size = (await anyio.Path(path).stat()).st_size
+        if size > multipart_threshold:
+            return await self._upload_in_parts(path, filename, size, part_bytes)
         with path.open("rb") as handle:
             uploaded = await _call(
                 lambda: self._client.files.create(
@@ -118,6 +137,44 @@ class OpenAIProvider:
                 )
             )
         return uploaded.id
+
+    async def _upload_in_parts(self, path: Path, filename: str, size: int, part_bytes: int) -> str:
+        upload = await _call(
+            lambda: self._client.uploads.create(
+                bytes=size, filename=filename, mime_type="application/jsonl", purpose="fine-tune"
+            )
+        )
+        checksum = hashlib.md5(usedforsecurity=False)
+        part_ids: list[str] = []
+        try:
+            async with await anyio.open_file(path, "rb") as handle:
+                # One part in memory at a time; the SDK retries a failed part on its own.
+                while data := await handle.read(part_bytes):
+                    await anyio.to_thread.run_sync(checksum.update, data)
+                    part = await _call(
+                        lambda data=data: self._client.uploads.parts.create(upload.id, data=data)
+                    )
+                    part_ids.append(part.id)
+            completed = await _call(
+                lambda: self._client.uploads.complete(
+                    upload.id, part_ids=part_ids, md5=checksum.hexdigest()
+                )
+            )
+        except BaseException:
+            await self._abandon_upload(upload.id)
+            raise
+        if completed.file is None:
+            raise ProviderError(
+                "the provider completed the upload without a file",
+                code="upload_incomplete",
+                retryable=True,
+            )
+        return completed.file.id
+
+    async def _abandon_upload(self, upload_id: str) -> None:
+        """Best effort: a retried attempt starts a new upload; this one would expire anyway."""
+        with anyio.CancelScope(shield=True), contextlib.suppress(openai.APIError):
+            await self._client.uploads.cancel(upload_id)
 
     async def find_job(self, trainer_job_id: str) -> ProviderJob | None:
         page = await _call(

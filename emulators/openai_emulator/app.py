@@ -28,6 +28,7 @@ from .moderation import moderation_response
 from .settings import EmulatorSettings
 from .state import Emulator
 from .text import content_text, message_text, random_id, stable_id, usage_tokens
+from .uploads import register_uploads
 
 log = logging.getLogger(__name__)
 
@@ -563,4 +564,5 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
             raise invalid_request(f"Invalid settings: {exc.errors(include_url=False)}") from None
         return _settings_view()
 
+    register_uploads(app, emulator)
     return app

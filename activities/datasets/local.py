@@ -1,0 +1,63 @@
+"""Plain paths and `file://` URIs, confined to the dataset root: no `..` escapes, no
+symlinks resolving out of it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import anyio
+
+from activities.datasets.source import CHUNK_BYTES, DatasetUriError, RawSource
+from activities.datasets.uri import check_uri_syntax
+
+
+def resolve_local_path(uri: str, root: Path) -> Path:
+    """Map a plain path or file:// URI to a real file inside `root`."""
+    check_uri_syntax(uri)
+    parts = urlsplit(uri)
+    if parts.scheme and parts.scheme != "file":
+        raise DatasetUriError(
+            f"datasetUri scheme '{parts.scheme}' names a remote dataset, not a local file",
+            code="dataset_scheme_unsupported",
+        )
+    raw = unquote(parts.path if parts.scheme else uri)
+    if parts.scheme == "file" and parts.netloc not in ("", "localhost"):
+        raw = parts.netloc + raw  # file://relative/name.jsonl
+    if ".." in Path(raw).parts:
+        raise DatasetUriError("datasetUri must not contain '..'", code="dataset_access_denied")
+    real_root = root.resolve()
+    candidate = Path(raw)
+    if not candidate.is_absolute():
+        candidate = real_root / candidate
+    # resolve() follows every symlink, so a link pointing out of the root lands outside.
+    resolved = candidate.resolve()
+    if not resolved.is_relative_to(real_root):
+        raise DatasetUriError(
+            "datasetUri points outside the dataset root", code="dataset_access_denied"
+        )
+    if not resolved.is_file():
+        raise DatasetUriError("datasetUri names no readable file", code="dataset_not_found")
+    return resolved
+
+
+async def stream_local_file(path: Path, chunk_bytes: int = CHUNK_BYTES) -> AsyncIterator[bytes]:
+    async with await anyio.open_file(path, "rb") as handle:
+        while chunk := await handle.read(chunk_bytes):
+            yield chunk
+
+
+async def _read(handle: anyio.AsyncFile[bytes]) -> AsyncIterator[bytes]:
+    while chunk := await handle.read(CHUNK_BYTES):
+        yield chunk
+
+
+@asynccontextmanager
+async def open_local(uri: str, root: Path) -> AsyncIterator[RawSource]:
+    path = await anyio.to_thread.run_sync(resolve_local_path, uri, root)
+    async with await anyio.open_file(path, "rb") as handle:
+        size = (await anyio.to_thread.run_sync(os.fstat, handle.fileno())).st_size
+        yield RawSource(name=path.name, size=size, stream=_read(handle))
