@@ -27,5 +27,7 @@ async def grade_moderation(spec: ModerationSpec, output: str, ctx: GradeContext)
     result = response.results[0]
     if not result.flagged:
         return GraderVerdict.ok("moderation", True, "not flagged")
-    categories = sorted(name for name, hit in result.categories.model_dump().items() if hit)
+    categories = sorted(
+        name for name, hit in result.categories.model_dump(by_alias=True).items() if hit
+    )
     return GraderVerdict.ok("moderation", False, f"flagged: {', '.join(categories) or 'unsafe'}")
