@@ -11,10 +11,16 @@ What it starts, as child processes logging to `.run/logs/<name>.log`:
   :8233, our search attributes registered, SQLite in WAL mode at `.run/temporal.db`),
   unless `TEMPORAL_ADDRESS` is set;
 - the OpenAI emulator on :8010 unless `OPENAI_API_KEY` (or `OPENAI_API_KEY_FILE`) is set,
-  and the Model Registry emulator on :8003 unless `MODEL_REGISTRY_URL` is set;
+  and the Model Registry emulator on :8003 unless `MODEL_REGISTRY_URL` is set. The OpenAI
+  emulator keeps its state in memory, so a run with it starts from a clean slate: the
+  `model_trainer` database (unless `DATABASE_URL` is set) and `.run/temporal.db` are
+  recreated;
 - a worker (`worker.py`) and the API (uvicorn on :8000).
 
 Settings are read from the environment and from `.env`, like the service reads them.
+Unless authentication is configured, the API gets a random JWT secret for the run and the
+stack signs a token for the sample job's tenant (printed by `dev`). With `JWT_JWKS_URL` or
+`JWT_PUBLIC_KEY_FILE` set, the demo sends `TRAINER_API_TOKEN` as its bearer token.
 Everything started here is stopped on exit (SIGTERM, then SIGKILL after a timeout).
 """
 
@@ -106,6 +112,20 @@ def configured_settings() -> dict[str, str]:
     return values
 
 
+async def recreate_database(dsn: str) -> None:
+    """Drop the database named in `dsn` (closing its connections) and create it empty."""
+    import asyncpg
+
+    parts = urlsplit(dsn)
+    name = parts.path.lstrip("/")
+    admin = await asyncpg.connect(urlunsplit(parts._replace(path="/postgres")))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+
+
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
@@ -168,6 +188,12 @@ class Stack:
         self.auth_note = ""
         self._pgserver: Any = None
         self._preexec = _child_preexec()
+        # The OpenAI emulator keeps files, jobs and models in memory: with it, jobs of an
+        # earlier run point at models that no longer exist (a champion among them would
+        # block every promotion). So a run with the emulator starts from a clean slate.
+        self.sandbox = not (
+            self.configured.get("OPENAI_API_KEY") or self.configured.get("OPENAI_API_KEY_FILE")
+        )
 
     # ---- start ---------------------------------------------------------------------------
 
@@ -179,6 +205,8 @@ class Stack:
                 f"port {API_PORT} is already in use: is another `make dev` running? "
                 "Stop it first."
             )
+        if self.sandbox:
+            say("  (OpenAI emulator: starting with a fresh database and Temporal store)")
         database_url = await self._postgres()
         temporal_address, namespace, ui_url = await self._temporal()
         openai_env = await self._openai()
@@ -264,10 +292,14 @@ class Stack:
                     f"{type(err).__name__}: {err}"
                 ) from None
             say(f"  PostgreSQL        {redact(url)} (DATABASE_URL)")
+            if self.sandbox:
+                say("    note: DATABASE_URL is not reset; jobs from earlier runs refer to "
+                    "emulator models that are gone")
             self.urls.append(("PostgreSQL", redact(url)))
             return url
+        prepare = recreate_database if self.sandbox else ensure_database
         try:
-            await asyncio.wait_for(ensure_database(LOCAL_DATABASE_URL), POSTGRES_PROBE_TIMEOUT)
+            await asyncio.wait_for(prepare(LOCAL_DATABASE_URL), POSTGRES_PROBE_TIMEOUT)
         except (OSError, TimeoutError):
             return await self._embedded_postgres()
         except Exception as err:  # a server answered but refused us: say so, don't hide it
@@ -304,7 +336,7 @@ class Stack:
                 f"its log is {pgdata / 'log'}"
             ) from None
         url = self._pgserver.get_uri(database=DATABASE_NAME)
-        await ensure_database(url)
+        await (recreate_database if self.sandbox else ensure_database)(url)
         say(f"  PostgreSQL        {url} (embedded, pgserver)")
         self.urls.append(("PostgreSQL", url))
         return url
@@ -323,10 +355,14 @@ class Stack:
                 self._require_free_port(port, "the Temporal dev server")
             address = f"{HOST}:{TEMPORAL_PORT}"
             ui_url = f"http://{HOST}:{TEMPORAL_UI_PORT}"
+            store = RUN_DIR / "temporal.db"
+            if self.sandbox:
+                for path in (store, *(store.with_name(store.name + s) for s in ("-wal", "-shm"))):
+                    path.unlink(missing_ok=True)
             argv = [
                 self._temporal_binary(), "server", "start-dev",
                 "--ip", HOST, "--port", str(TEMPORAL_PORT), "--ui-port", str(TEMPORAL_UI_PORT),
-                "--db-filename", str(RUN_DIR / "temporal.db"),
+                "--db-filename", str(store),
                 "--sqlite-pragma", "journal_mode=wal",
                 "--log-level", "warn",
                 *search_attribute_cli_args(),
@@ -386,7 +422,7 @@ class Stack:
             )
 
     async def _openai(self) -> dict[str, str]:
-        if self.configured.get("OPENAI_API_KEY") or self.configured.get("OPENAI_API_KEY_FILE"):
+        if not self.sandbox:
             base_url = self.configured.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
             say(f"  OpenAI            {base_url} (OPENAI_API_KEY is set)")
             self.urls.append(("OpenAI", base_url))
@@ -730,7 +766,8 @@ async def main_async(mode: str, timeout: float) -> int:
     loop = asyncio.get_running_loop()
     main_task = asyncio.current_task()
     assert main_task is not None
-    loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
+    for sig in (signal.SIGINT, signal.SIGTERM):  # also when started with SIGINT ignored
+        loop.add_signal_handler(sig, main_task.cancel)
     stack = Stack(configured_settings())
     code = 1
     try:
