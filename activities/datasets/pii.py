@@ -1,7 +1,7 @@
 """PII scan of training text: counts per kind and line numbers, never the values.
 
 Kinds: e-mail addresses (regex), phone numbers (`phonenumbers`' matcher, Google's
-libphonenumber port, at VALID leniency in a default region), US social security numbers
+libphonenumber port, in a default region; see `_looks_like_phone`), US social security numbers
 (dashed or spaced, without the never-issued 000/666/9xx areas, 00 groups and 0000
 serials), payment card numbers (13-19 digits with an issuer prefix 2-6, passing Luhn).
 
@@ -83,12 +83,10 @@ def find_pii(text: str, region: str = "US") -> dict[PiiKind, int]:
         if 13 <= len(digits) <= 19 and luhn_valid(digits):
             cards += 1
             masked = _blank(masked, match.start(), match.end())
-    phones = sum(
-        1
-        for _ in phonenumbers.PhoneNumberMatcher(
-            masked, region, leniency=phonenumbers.Leniency.VALID
-        )
+    matcher = phonenumbers.PhoneNumberMatcher(
+        masked, region, leniency=phonenumbers.Leniency.POSSIBLE
     )
+    phones = sum(1 for match in matcher if _looks_like_phone(match))
     digit_kinds: tuple[tuple[PiiKind, int], ...] = (
         ("ssn", ssns),
         ("payment_card", cards),
@@ -98,6 +96,21 @@ def find_pii(text: str, region: str = "US") -> dict[PiiKind, int]:
         if count:
             found[kind] = count
     return found
+
+
+def _looks_like_phone(match: phonenumbers.PhoneNumberMatch) -> bool:
+    """A valid number, or a full-length one written the way phone numbers are written.
+
+    The second case catches numbers in unassigned ranges such as the US 555 exchange: a
+    `pii_removed` claim cannot tell them from real ones. A bare run of digits must be valid,
+    so answers like 1234567 in maths data do not count.
+    """
+    if phonenumbers.is_valid_number(match.number):
+        return True
+    raw = match.raw_string
+    national = str(match.number.national_number)
+    formatted = raw.startswith("+") or any(c in raw for c in " -.()")
+    return formatted and len(national) >= 10
 
 
 def _blank(text: str, start: int, end: int) -> str:

@@ -109,6 +109,11 @@ class QuantileSketch:
         return self.high
 
 
+class LongExample(BaseModel):
+    line: int = Field(ge=1)
+    tokens: int = Field(ge=0)
+
+
 class TokenStats(BaseModel):
     """Token figures for the examples that passed validation."""
 
@@ -126,12 +131,12 @@ class TokenStats(BaseModel):
     )
     token_limit: int | None = Field(description="per-example limit of the base model, if known")
     too_long_examples: int = Field(ge=0)
-    too_long_lines: list[int] = Field(description="first lines over the limit")
+    too_long: list[LongExample] = Field(description="the first examples over the limit")
     billable_tokens: int = Field(ge=0, description="sum of min(tokens, limit) per example")
 
 
 class TokenStatsCollector:
-    """Feed (line, tokens) per example in any order; `finish()` gives the figures."""
+    """Feed (line, tokens) per example in file order; `finish()` gives the figures."""
 
     def __init__(self, encoding: str, token_limit: int | None, *, lines_kept: int = 10) -> None:
         self.encoding = encoding
@@ -141,7 +146,7 @@ class TokenStatsCollector:
         self._total = 0
         self._billable = 0
         self._too_long = 0
-        self._too_long_lines: list[int] = []
+        self._too_long_kept: list[LongExample] = []
 
     def add(self, line_no: int, tokens: int) -> None:
         self._sketch.add(tokens)
@@ -149,8 +154,8 @@ class TokenStatsCollector:
         limit = self.token_limit
         if limit is not None and tokens > limit:
             self._too_long += 1
-            if len(self._too_long_lines) < self.lines_kept:
-                self._too_long_lines.append(line_no)
+            if len(self._too_long_kept) < self.lines_kept:
+                self._too_long_kept.append(LongExample(line=line_no, tokens=tokens))
             self._billable += limit
         else:
             self._billable += tokens
@@ -171,6 +176,6 @@ class TokenStatsCollector:
             percentile_relative_error=sketch.relative_error,
             token_limit=self.token_limit,
             too_long_examples=self._too_long,
-            too_long_lines=sorted(self._too_long_lines),
+            too_long=sorted(self._too_long_kept, key=lambda e: e.line),
             billable_tokens=self._billable,
         )
