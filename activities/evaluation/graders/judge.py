@@ -40,11 +40,13 @@ How to score (a number from 0 to 1):
 Reply with the JSON object only: {"score": <0..1>, "passed": <bool>, "rationale": <string>}.
 """
 
-# Strict structured output: the provider must return exactly these three fields.
+# Strict structured output: the provider must return exactly these three fields. The range
+# lives in the description (not all strict-mode models accept numeric bounds); JudgeReply
+# enforces it on the way back.
 GRADE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "score": {"type": "number", "minimum": 0, "maximum": 1},
+        "score": {"type": "number", "description": "from 0 to 1"},
         "passed": {"type": "boolean"},
         "rationale": {"type": "string"},
     },
