@@ -14,7 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core.evaluation import SuiteCategory
 
+# Bounds for user-supplied suites: they are parsed and run inside workers.
 MAX_SAMPLES = 2000
+MAX_TEXT = 20_000
+MAX_PATTERN = 500
 
 
 class _Frozen(BaseModel):
@@ -24,7 +27,7 @@ class _Frozen(BaseModel):
 
 class ChatMessage(_Frozen):
     role: Literal["system", "user", "assistant"]
-    content: str = Field(min_length=1)
+    content: str = Field(min_length=1, max_length=MAX_TEXT)
 
 
 # Grader specs: one model per grader type, discriminated by `type`.
@@ -67,7 +70,8 @@ class ContainsSpec(_Frozen):
 
 class RegexSpec(_Frozen):
     type: Literal["regex"]
-    pattern: str = Field(min_length=1)
+    # Python's re has no timeout, so a user pattern is kept short to limit backtracking.
+    pattern: str = Field(min_length=1, max_length=MAX_PATTERN)
     ignore_case: bool = True
     must_match: bool = True
 
@@ -123,14 +127,16 @@ GraderSpec = Annotated[
 
 class Sample(_Frozen):
     id: str = Field(min_length=1, max_length=200)
-    messages: list[ChatMessage] = Field(min_length=1)
-    reference: str | None = None
-    key_points: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
-    rubric: str | None = None
+    messages: list[ChatMessage] = Field(min_length=1, max_length=50)
+    reference: str | None = Field(default=None, max_length=MAX_TEXT)
+    key_points: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=list, max_length=20
+    )
+    rubric: str | None = Field(default=None, max_length=MAX_TEXT)
     expect: Literal["answer", "refuse"] | None = None
     pair_id: str | None = None
     numeric_answer: float | None = None
-    graders: list[GraderSpec] | None = None
+    graders: list[GraderSpec] | None = Field(default=None, max_length=20)
 
     @field_validator("messages")
     @classmethod
