@@ -18,7 +18,9 @@ def token(
     subject: str = "tester",
 ) -> str:
     now = int(time.time())
-    claims: dict[str, object] = {"sub": subject, "roles": roles, "iat": now, "exp": now + expires_in}
+    claims: dict[str, object] = {
+        "sub": subject, "roles": roles, "iat": now, "exp": now + expires_in,
+    }
     if tenant is not None:
         claims["tenant"] = tenant
     return jwt.encode(claims, secret, algorithm="HS256")
