@@ -228,7 +228,8 @@ def _format_errors(exc: ValidationError) -> str:
         path = "".join(
             f"[{part}]" if isinstance(part, int) else f".{part}" for part in err["loc"]
         ).lstrip(".")
-        lines.append(f"{path or '<suite>'}: {err['msg']}")
+        message = str(err["msg"]).removeprefix("Value error, ")
+        lines.append(f"{path or '<suite>'}: {message}")
     return "; ".join(lines)
 
 
