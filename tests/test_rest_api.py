@@ -271,7 +271,9 @@ async def test_idempotency_key_returns_the_same_job_once(
     # A different key is a different job.
     other = await api.post("/trainer/jobs", json=body, headers={"Idempotency-Key": key + "-2"})
     assert other.status_code == 201 and other.json()["id"] != job_id
-    await asyncio.gather(wait_for_job(api, job_id), wait_for_job(api, other.json()["id"]))
+    for created in (job_id, other.json()["id"]):  # no need to train them to the end
+        assert (await api.delete(f"/trainer/jobs/{created}")).status_code in (204, 409)
+        await wait_for_job(api, created, timeout=30)
 
 
 # ---- validation failures end the job before any provider call ------------------------------
@@ -499,7 +501,7 @@ async def test_actions_on_a_running_job_are_409_with_a_reason(api: httpx.AsyncCl
 async def slow_chat(emulator: httpx.AsyncClient) -> AsyncIterator[None]:
     """Chat completions take a moment, so a running evaluation can be observed."""
     before = (await emulator.get("/_emulator/settings")).json()["chat_latency_seconds"]
-    await emulator.patch("/_emulator/settings", json={"chat_latency_seconds": 0.2})
+    await emulator.patch("/_emulator/settings", json={"chat_latency_seconds": 0.1})
     yield
     await emulator.patch("/_emulator/settings", json={"chat_latency_seconds": before})
 
@@ -662,7 +664,8 @@ async def test_health_is_200_when_everything_is_reachable(api: httpx.AsyncClient
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "healthy"
-    assert body["checks"] == {"database": "healthy", "temporal": "healthy", "openai": "healthy"}
+    assert {"database", "temporal", "openai"} <= set(body["checks"])
+    assert set(body["checks"].values()) == {"healthy"}, body["checks"]
 
 
 async def test_health_is_503_naming_an_unreachable_provider(settings: Settings) -> None:
