@@ -82,9 +82,9 @@ async def _send(
     host = url.raw_host.decode("ascii")
     port = url.port or 443
     addresses = await netguard.vetted_addresses(host, port)
-    host_header = host if port == 443 else f"{host}:{port}"
-    if ":" in host and port != 443:
-        host_header = f"[{host}]:{port}"
+    host_header = f"[{host}]" if ":" in host else host
+    if port != 443:
+        host_header = f"{host_header}:{port}"
     failure: Exception | None = None
     for address in addresses:
         request = client.build_request(

@@ -61,8 +61,8 @@ async def vetted_addresses(host: str, port: int) -> list[IPAddress]:
         raise DatasetUriError(f"host {host} does not resolve", code="dataset_not_found")
     if any(is_forbidden(a) for a in addresses):
         raise DatasetUriError(
-            f"host {host} resolves to a loopback, private, link-local or otherwise "
-            "non-public address; allowlist it explicitly to fetch from it",
+            f"host {host} is or resolves to a non-public address (loopback, private, "
+            "link-local, ...); allowlist it explicitly to fetch from it",
             code="dataset_access_denied",
         )
     return list(dict.fromkeys(addresses))
