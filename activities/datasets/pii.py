@@ -140,10 +140,7 @@ class PiiSummary(BaseModel):
         parts = [f"{k.count} {_LABELS[k.kind]}" for k in self.kinds]
         lines = sorted({line for k in self.kinds for line in k.lines})
         shown = ", ".join(str(n) for n in lines)
-        return (
-            f"{', '.join(parts)} in {self.examples_with_pii} example(s)"
-            f" (first lines: {shown})"
-        )
+        return f"{', '.join(parts)} in {self.examples_with_pii} example(s) (first lines: {shown})"
 
 
 class PiiScanner:
