@@ -58,7 +58,7 @@ async def test_missing_invalid_or_expired_tokens_are_401(client: httpx.AsyncClie
         "none": {},
         "not bearer": {"Authorization": "Basic abc"},
         "garbage": {"Authorization": "Bearer not-a-jwt"},
-        "wrong key": bearer("tenant_alpha", READER, secret="another-secret-0123456789abcdef-0123456789"),
+        "wrong key": bearer("tenant_alpha", READER, secret="another-secret-" + "x" * 40),
         "expired": bearer("tenant_alpha", READER, expires_in=-60),
     }
     for name, headers in cases.items():
