@@ -12,6 +12,8 @@ from cli.errors import CliError, Unreachable, UsageError, api_failure
 
 USER_AGENT = "trainer-cli/1.0"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+# Error codes of a route the server does not have (not of a missing resource).
+ROUTE_ERRORS = {"not_found", "method_not_allowed"}
 
 
 class TrainerApi:
@@ -65,7 +67,13 @@ class TrainerApi:
                 ["set --api-url or TRAINER_API_URL to the API's address"],
             ) from None
         if response.is_error:
-            raise api_failure(response.status_code, response.content, response.reason_phrase)
+            failure = api_failure(response.status_code, response.content, response.reason_phrase)
+            if failure.error_code in ROUTE_ERRORS:
+                failure.message = (
+                    f"{method} {path}: {failure.message} (this API does not offer the route; "
+                    "is it an older version of the service?)"
+                )
+            raise failure
         if not response.content:
             return None
         try:

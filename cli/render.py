@@ -103,7 +103,7 @@ def job_panel(job: Job) -> RenderableType:
     if job.temporal_url:
         grid.add_row("workflow", Text(job.temporal_url, style="link " + job.temporal_url))
     title = f"[bold]{escape(job.name)}[/]  {job.id}"
-    return Panel(grid, title=title, title_align="left", border_style="dim")
+    return Panel(grid, title=title, title_align="left", border_style="dim", expand=False)
 
 
 def promotion_line(promotion: PromotionBrief) -> str:
