@@ -35,7 +35,6 @@ from activities.datasets.token_stats import (
     per_example_token_limit,
 )
 from activities.datasets.tokens import (
-    BatchTokenCounter,
     count_example_tokens,
     encoding_name_for_model,
     example_texts,
@@ -237,18 +236,6 @@ def test_dpo_counts_input_and_both_outputs() -> None:
         + 3
     )
     assert count_example_tokens(encoding, example, "dpo") == expected
-
-
-def test_batch_counter_reports_in_order() -> None:
-    encoding = load_encoding("o200k_base")
-    examples = [chat(i, words=i % 17) for i in range(500)]
-    seen: list[tuple[int, int]] = []
-    counter = BatchTokenCounter(encoding, lambda n, t: seen.append((n, t)), batch_chars=2000)
-    for i, example in enumerate(examples, start=1):
-        counter.add(i, example_texts(example, "chat"))
-    counter.close()
-    expected = [(i, count_example_tokens(encoding, e, "chat")) for i, e in enumerate(examples, 1)]
-    assert seen == expected
 
 
 # ---- statistics ----------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 """Everything the validate step learns about a dataset, in one pass over the file.
 
 The streaming validator reads the file; for each valid example its hook collects the texts
-once and hands them to the PII scanner and the token counter (which encodes on worker
-threads). Afterwards come the checks that need the totals: examples over the model's
-token limit, the cost estimate against the policy cap, PII against the datasheet's claim,
-the declared size. Memory is bounded by the longest line plus a few MB of queued text.
+once and hands them to the PII scanner and the token counter. Afterwards come the checks
+that need the totals: examples over the model's token limit, the cost estimate against the
+policy cap, PII against the datasheet's claim, the declared size. Nothing is kept per
+example beyond the validator's duplicate hashes (12-24 bytes per record), so memory is
+bounded by the longest line.
 
 Synchronous and CPU-bound: the activity runs it in a thread.
 """
@@ -33,11 +34,7 @@ from activities.datasets.token_stats import (
     TokenStatsCollector,
     per_example_token_limit,
 )
-from activities.datasets.tokens import (
-    BatchTokenCounter,
-    encoding_for_model,
-    example_texts,
-)
+from activities.datasets.tokens import count_texts, encoding_for_model, example_texts
 from activities.datasets.validator import validate_chunks
 from core.settings import Settings
 
@@ -99,19 +96,15 @@ def analyze_dataset(
         encoding.name, per_example_token_limit(base_model), lines_kept=lines_kept
     )
     pii = PiiScanner(region=settings.dataset_pii_phone_region, lines_kept=lines_kept)
-    counter = BatchTokenCounter(encoding, collector.add)
 
     def on_example(example: dict[str, Any], line_no: int) -> None:
         parts = example_texts(example, fmt)
         pii.scan(parts.texts, line_no)
-        counter.add(line_no, parts)
+        collector.add(line_no, count_texts(encoding, parts))
 
-    try:
-        with path.open("rb") as handle:
-            chunks = iter(lambda: handle.read(CHUNK_BYTES), b"")
-            report = validate_chunks(chunks, fmt, on_example=on_example)
-    finally:
-        counter.close()
+    with path.open("rb") as handle:
+        chunks = iter(lambda: handle.read(CHUNK_BYTES), b"")
+        report = validate_chunks(chunks, fmt, on_example=on_example)
 
     tokens = collector.finish()
     cost = estimate_cost(base_model, tokens, n_epochs)

@@ -20,10 +20,7 @@ import base64
 import gzip
 import hashlib
 import json
-import os
-from collections import deque
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -250,76 +247,18 @@ def _add_definitions(out: ExampleTexts, holder: Mapping[str, Any]) -> None:
             out.texts.append(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
 
 
+def count_texts(encoding: tiktoken.Encoding, parts: ExampleTexts) -> int:
+    """Tokens of one example's texts.
+
+    Counted on the calling thread: tiktoken releases the GIL while it encodes, but a worker
+    thread has to win the GIL back from the CPU-bound parsing thread after every call,
+    which measured slower here than encoding inline (bench/README-validator.md).
+    """
+    encode = encoding.encode_ordinary
+    return parts.fixed_tokens + sum(len(encode(t)) for t in parts.texts)
+
+
 def count_example_tokens(
     encoding: tiktoken.Encoding, example: Mapping[str, Any], fmt: Literal["chat", "dpo"]
 ) -> int:
-    """Tokens of one example, encoded one string at a time (the simple, unbatched path)."""
-    parts = example_texts(example, fmt)
-    return parts.fixed_tokens + sum(len(encoding.encode_ordinary(t)) for t in parts.texts)
-
-
-def default_workers() -> int:
-    """Encoding threads: the cores left once the parsing thread has one, at most 4."""
-    return max(1, min(4, (os.cpu_count() or 2) - 1))
-
-
-class BatchTokenCounter:
-    """Counts examples' tokens in batches on worker threads, reporting in feed order.
-
-    tiktoken releases the GIL while it encodes, so encoding on a worker overlaps the JSON
-    parsing and checks on the calling thread. Memory stays bounded: at most `max_pending`
-    batches of about `batch_chars` characters are queued (one example over that size makes
-    a batch of its own). `on_count(line_no, tokens)` runs on the calling thread.
-    """
-
-    def __init__(
-        self,
-        encoding: tiktoken.Encoding,
-        on_count: Callable[[int, int], None],
-        *,
-        batch_chars: int = 1 << 20,
-        workers: int | None = None,
-    ) -> None:
-        self._encode = encoding.encode_ordinary
-        self._on_count = on_count
-        self._batch_chars = batch_chars
-        workers = workers or default_workers()
-        self._max_pending = workers + 1
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="token-count")
-        self._pending: deque[tuple[list[int], Future[list[int]]]] = deque()
-        self._lines: list[int] = []
-        self._batch: list[ExampleTexts] = []
-        self._chars = 0
-
-    def add(self, line_no: int, parts: ExampleTexts) -> None:
-        self._lines.append(line_no)
-        self._batch.append(parts)
-        self._chars += sum(map(len, parts.texts))
-        if self._chars >= self._batch_chars:
-            self._submit()
-
-    def close(self) -> None:
-        """Count what is buffered and deliver every result; call once at the end."""
-        try:
-            if self._batch:
-                self._submit()
-            while self._pending:
-                self._deliver()
-        finally:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def _submit(self) -> None:
-        future = self._pool.submit(_count_batch, self._encode, self._batch)
-        self._pending.append((self._lines, future))
-        self._lines, self._batch, self._chars = [], [], 0
-        if len(self._pending) > self._max_pending:
-            self._deliver()
-
-    def _deliver(self) -> None:
-        lines, future = self._pending.popleft()
-        for line_no, tokens in zip(lines, future.result(), strict=True):
-            self._on_count(line_no, tokens)
-
-
-def _count_batch(encode: Callable[[str], list[int]], batch: list[ExampleTexts]) -> list[int]:
-    return [item.fixed_tokens + sum(len(encode(t)) for t in item.texts) for item in batch]
+    return count_texts(encoding, example_texts(example, fmt))
