@@ -20,6 +20,7 @@ COPY workflows ./workflows
 COPY activities ./activities
 COPY api ./api
 COPY emulators ./emulators
+COPY cli ./cli
 RUN pip install . \
     && mkdir -p /data/datasets \
     && chown -R trainer:trainer /app /data

@@ -20,7 +20,7 @@ What it starts, as child processes logging to `.run/logs/<name>.log`:
 Settings are read from the environment and from `.env`, like the service reads them.
 Unless authentication is configured, the API gets a random JWT secret for the run and the
 stack signs a token for the sample job's tenant (printed by `dev`). With `JWT_JWKS_URL` or
-`JWT_PUBLIC_KEY_FILE` set, the demo sends `TRAINER_API_TOKEN` as its bearer token.
+`JWT_PUBLIC_KEY_FILE` set, the demo sends `TRAINER_TOKEN` as its bearer token.
 Everything started here is stopped on exit (SIGTERM, then SIGKILL after a timeout).
 """
 
@@ -249,7 +249,7 @@ class Stack:
             self.auth_note = "authentication disabled (AUTH_MODE=disabled)"
             return {}
         if self.configured.get("JWT_JWKS_URL") or self.configured.get("JWT_PUBLIC_KEY_FILE"):
-            token = self.configured.get("TRAINER_API_TOKEN")
+            token = self.configured.get("TRAINER_TOKEN")
             if token:
                 self.auth_headers = {"Authorization": f"Bearer {token}"}
             self.auth_note = "tokens come from your issuer (JWT_JWKS_URL / JWT_PUBLIC_KEY_FILE)"
@@ -749,6 +749,10 @@ async def run_dev(stack: Stack) -> int:
         f"  curl -s -X POST {stack.api_url}/trainer/jobs -H 'Content-Type: application/json'"
         f"{auth} -d @{JOB_FILE.relative_to(REPO)}"
     )
+    token = stack.auth_headers.get("Authorization", "").removeprefix("Bearer ")
+    say("or with the `trainer` CLI:")
+    say(f"  export TRAINER_API_URL={stack.api_url}" + (f" TRAINER_TOKEN={token}" if token else ""))
+    say(f"  .venv/bin/trainer submit --follow {JOB_FILE.relative_to(REPO)}")
     say()
     say("Press Ctrl-C to stop.")
     child = await stack.wait_for_child_exit()
