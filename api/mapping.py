@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from activities.datasets.uri import redact_uri
 from api.schemas import (
     EvaluationBrief,
     EvaluationResponse,
@@ -33,7 +34,7 @@ def job_response(
         status=row["status"],
         provider=row["provider"],
         base_model=row["base_model"],
-        dataset_uri=row["dataset_uri"],
+        dataset_uri=redact_uri(row["dataset_uri"]),  # presigned queries are credentials
         config=row["config"],
         policy=row["policy"],
         datasheet=row["datasheet"],

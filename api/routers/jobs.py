@@ -9,6 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 from temporalio.service import RPCError
 
+from activities.datasets.source import DatasetUriError
+from activities.datasets.uri import check_uri_syntax, redact_uri
 from api.auth import READ, WRITE, Caller, require
 from api.errors import ApiError, conflict, not_found
 from api.mapping import event_response, job_response, temporal_run_url
@@ -98,6 +100,10 @@ async def create_job(
             f"provider: '{body.provider.value}' is not available in this deployment "
             f"(available: {', '.join(p.value for p in SUPPORTED_PROVIDERS)})",
         )
+    try:
+        check_uri_syntax(body.dataset_uri)
+    except DatasetUriError as err:
+        raise ApiError(422, err.code, f"datasetUri: {err}") from None
     job_id = (
         str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{tenant}\x00{idempotency_key}"))
         if idempotency_key
@@ -151,7 +157,7 @@ async def create_job(
             timeouts=step_timeouts(st.settings),
         )
         try:
-            await start_training(st.temporal, st.settings, inp, body.dataset_uri)
+            await start_training(st.temporal, st.settings, inp, redact_uri(body.dataset_uri))
         except RPCError:
             if inserted:
                 await st.pool.execute("DELETE FROM jobs WHERE id = $1", job_id)
