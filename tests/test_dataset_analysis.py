@@ -35,6 +35,7 @@ from activities.datasets.token_stats import (
     per_example_token_limit,
 )
 from activities.datasets.tokens import (
+    TokenCounter,
     count_example_tokens,
     encoding_name_for_model,
     example_texts,
@@ -236,6 +237,18 @@ def test_dpo_counts_input_and_both_outputs() -> None:
         + 3
     )
     assert count_example_tokens(encoding, example, "dpo") == expected
+
+
+def test_token_counter_memo_is_exact_and_bounded() -> None:
+    encoding = load_encoding("o200k_base")
+    counter = TokenCounter(encoding, memo_entries=8, memo_chars=40)
+    rng = random.Random(5)
+    examples = [chat(i, words=rng.randint(0, 30)) for i in range(200)]
+    for example in examples:
+        expected = count_example_tokens(encoding, example, "chat")
+        assert counter.count(example_texts(example, "chat")) == expected
+    assert len(counter._memo) == 8
+    assert all(len(text) <= 40 for text in counter._memo)
 
 
 # ---- statistics ----------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from activities.datasets.token_stats import (
     TokenStatsCollector,
     per_example_token_limit,
 )
-from activities.datasets.tokens import count_texts, encoding_for_model, example_texts
+from activities.datasets.tokens import TokenCounter, encoding_for_model, example_texts
 from activities.datasets.validator import validate_chunks
 from core.settings import Settings
 
@@ -96,11 +96,12 @@ def analyze_dataset(
         encoding.name, per_example_token_limit(base_model), lines_kept=lines_kept
     )
     pii = PiiScanner(region=settings.dataset_pii_phone_region, lines_kept=lines_kept)
+    counter = TokenCounter(encoding)
 
     def on_example(example: dict[str, Any], line_no: int) -> None:
         parts = example_texts(example, fmt)
         pii.scan(parts.texts, line_no)
-        collector.add(line_no, count_texts(encoding, parts))
+        collector.add(line_no, counter.count(parts))
 
     with path.open("rb") as handle:
         chunks = iter(lambda: handle.read(CHUNK_BYTES), b"")

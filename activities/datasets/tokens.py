@@ -247,18 +247,44 @@ def _add_definitions(out: ExampleTexts, holder: Mapping[str, Any]) -> None:
             out.texts.append(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
 
 
-def count_texts(encoding: tiktoken.Encoding, parts: ExampleTexts) -> int:
-    """Tokens of one example's texts.
+class TokenCounter:
+    """Counts examples' tokens, remembering the counts of texts that repeat.
+
+    Roles and system prompts recur in nearly every example; the memo answers them without
+    encoding. It keeps the first `memo_entries` distinct texts of at most `memo_chars`
+    characters (about 4 MB at most) and never evicts, so a file of unique texts costs one
+    dict lookup per text.
 
     Counted on the calling thread: tiktoken releases the GIL while it encodes, but a worker
     thread has to win the GIL back from the CPU-bound parsing thread after every call,
     which measured slower here than encoding inline (bench/README-validator.md).
     """
-    encode = encoding.encode_ordinary
-    return parts.fixed_tokens + sum(len(encode(t)) for t in parts.texts)
+
+    def __init__(
+        self, encoding: tiktoken.Encoding, *, memo_entries: int = 1024, memo_chars: int = 4096
+    ) -> None:
+        self.encoding = encoding
+        self._encode = encoding.encode_ordinary
+        self._memo: dict[str, int] = {}
+        self._memo_entries = memo_entries
+        self._memo_chars = memo_chars
+
+    def count(self, parts: ExampleTexts) -> int:
+        memo = self._memo
+        total = parts.fixed_tokens
+        for text in parts.texts:
+            known = memo.get(text)
+            if known is None:
+                known = len(self._encode(text))
+                if len(text) <= self._memo_chars and len(memo) < self._memo_entries:
+                    memo[text] = known
+            total += known
+        return total
 
 
 def count_example_tokens(
     encoding: tiktoken.Encoding, example: Mapping[str, Any], fmt: Literal["chat", "dpo"]
 ) -> int:
-    return count_texts(encoding, example_texts(example, fmt))
+    encode = encoding.encode_ordinary
+    parts = example_texts(example, fmt)
+    return parts.fixed_tokens + sum(len(encode(t)) for t in parts.texts)
