@@ -11,17 +11,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from cli.formatting import (
-    count,
-    duration,
-    interval,
-    money,
-    number,
-    signed,
-    styled_status,
-    timestamp,
-)
-from cli.models import Evaluation, Job, JobList, PromotionBrief, SuiteScore
+from cli.formatting import count, duration, money, number, styled_status, timestamp
+from cli.models import Job, JobList, PromotionBrief
 
 
 def _grid() -> Table:
@@ -38,27 +29,39 @@ def step_text(job: Job) -> str:
     return f"{step}/{total}" if total else str(step)
 
 
-def job_list_table(page: JobList) -> RenderableType:
+def status_text(job: Job) -> str:
+    """The status, with the finer stage when it says more (e.g. awaiting_approval)."""
+    if job.stage in (job.status, "done", "accepted"):
+        return styled_status(job.status)
+    return f"{styled_status(job.status)} · {job.stage}"
+
+
+def job_list_table(page: JobList, width: int = 200) -> RenderableType:
+    """Jobs as a table; narrower terminals drop the tenant, base model and creation time
+    (never the id, which other commands take)."""
+    wide, medium = width >= 150, width >= 110
     table = Table(box=box.SIMPLE_HEAVY, header_style="bold")
-    table.add_column("ID", no_wrap=True)
-    table.add_column("Name")
-    table.add_column("Tenant")
-    table.add_column("Status")
-    table.add_column("Stage")
-    table.add_column("Base model")
-    table.add_column("Step", justify="right")
-    table.add_column("Created", no_wrap=True)
+    table.add_column("ID", no_wrap=True, min_width=36)
+    table.add_column("Name", overflow="fold", min_width=8)
+    if medium:
+        table.add_column("Tenant", overflow="fold")
+    table.add_column("Status", overflow="fold")
+    if wide:
+        table.add_column("Base model", overflow="fold")
+    table.add_column("Step", justify="right", no_wrap=True)
+    if medium:
+        table.add_column("Created (UTC)", no_wrap=True)
     for job in page.jobs:
-        table.add_row(
-            job.id,
-            Text(job.name),
-            Text(job.tenant_id or "-"),
-            styled_status(job.status),
-            job.stage,
-            Text(job.base_model),
-            step_text(job),
-            timestamp(job.created_at),
-        )
+        cells: list[RenderableType] = [job.id, Text(job.name)]
+        if medium:
+            cells.append(Text(job.tenant_id or "-"))
+        cells.append(status_text(job))
+        if wide:
+            cells.append(Text(job.base_model))
+        cells.append(step_text(job))
+        if medium:
+            cells.append(timestamp(job.created_at)[:16])
+        table.add_row(*cells)
     shown = len(page.jobs)
     first = page.offset + 1 if shown else 0
     caption = f"{first}-{page.offset + shown} of {page.total} jobs"
@@ -121,81 +124,6 @@ def promotion_view(promotion: PromotionBrief | None) -> RenderableType:
     if promotion is None:
         return Text("Promotion: none", style="dim")
     return Text.from_markup(f"[bold]Promotion[/]  {promotion_line(promotion)}")
-
-
-def _suite_row(
-    suite: SuiteScore, baseline: SuiteScore | None, delta: tuple[float | None, str]
-) -> list[RenderableType]:
-    return [
-        Text(suite.suite),
-        suite.category or "-",
-        str(suite.n),
-        f"[green]{suite.passed}[/]",
-        f"[red]{suite.failed}[/]" if suite.failed else "0",
-        f"[yellow]{suite.errored}[/]" if suite.errored else "0",
-        number(suite.mean),
-        interval(suite.ci_low, suite.ci_high),
-        number(baseline.mean) if baseline else "-",
-        _delta_markup(*delta),
-    ]
-
-
-def _delta_markup(mean: float | None, ci: str) -> str:
-    if mean is None:
-        return "-"
-    style = "green" if mean > 0 else "red" if mean < 0 else ""
-    text = f"{signed(mean)} {ci}" if ci != "-" else signed(mean)
-    return f"[{style}]{text}[/]" if style else text
-
-
-def evaluation_view(evaluation: Evaluation) -> RenderableType:
-    verdict = "passed" if evaluation.passed else evaluation.status
-    heading = Text.from_markup(
-        f"[bold]Evaluation[/] {evaluation.id}: {styled_status(verdict)}   "
-        f"pedagogy {number(evaluation.pedagogy_score)}  "
-        f"safety {number(evaluation.safety_score)}  "
-        f"overall {number(evaluation.overall_score)}"
-    )
-    parts: list[RenderableType] = [heading]
-    thresholds = {k: v for k, v in evaluation.thresholds.items() if v is not None}
-    if thresholds:
-        parts.append(
-            Text("thresholds: " + ", ".join(f"{k} >= {v}" for k, v in thresholds.items()),
-                 style="dim")
-        )
-    results = evaluation.results
-    if results.failed_thresholds:
-        parts.append(Text(f"failed thresholds: {', '.join(results.failed_thresholds)}",
-                          style="red"))
-    if evaluation.error_message:
-        parts.append(Text(f"error: {evaluation.error_message}", style="red"))
-    if results.suites:
-        parts.append(suite_table(evaluation))
-    return Group(*parts)
-
-
-def suite_table(evaluation: Evaluation) -> Table:
-    results = evaluation.results
-    baseline = {s.suite: s for s in results.baseline_suites}
-    deltas = {d.suite: d for d in results.deltas}
-    has_baseline = bool(baseline or deltas)
-    table = Table(box=box.SIMPLE_HEAVY, header_style="bold")
-    for name, justify in (
-        ("Suite", "left"), ("Category", "left"), ("n", "right"), ("Passed", "right"),
-        ("Failed", "right"), ("Errored", "right"), ("Mean", "right"), ("95% CI", "center"),
-    ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    if has_baseline:
-        table.add_column("Baseline", justify="right")
-        table.add_column("Δ vs baseline (95% CI)", justify="right")
-    for suite in results.suites:
-        d = deltas.get(suite.suite)
-        delta = (d.mean, interval(d.ci_low, d.ci_high)) if d else (None, "-")
-        row = _suite_row(suite, baseline.get(suite.suite), delta)
-        table.add_row(*(row if has_baseline else row[:8]))
-    if has_baseline and evaluation.baseline_model:
-        table.caption = f"baseline: {evaluation.baseline_model}"
-    return table
 
 
 def validation_view(report: dict[str, Any]) -> RenderableType:

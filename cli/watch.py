@@ -46,9 +46,9 @@ def loss_text(job: Job) -> str:
     progress = job.progress
     if progress.train_loss is None:
         return ""
-    text = f"train loss {number(progress.train_loss)}"
+    text = f"loss {number(progress.train_loss)}"
     if progress.valid_loss is not None:
-        text += f" · valid {number(progress.valid_loss)}"
+        text += f" · val {number(progress.valid_loss)}"
     return text
 
 
@@ -69,10 +69,10 @@ def poll_until_done(api: TrainerApi, job_id: str, interval: float) -> Snapshot:
 def _progress(console: Console) -> Progress:
     return Progress(
         SpinnerColumn(finished_text="[green]✓[/]"),
-        TextColumn("[bold]{task.description:<20}"),
-        BarColumn(bar_width=32),
-        TextColumn("{task.fields[steps]:>9}"),
-        TextColumn("[dim]ETA[/] {task.fields[eta]:<10}"),
+        TextColumn("[bold]{task.description:<18}"),
+        BarColumn(bar_width=max(10, min(40, console.width - 70))),
+        TextColumn("{task.fields[steps]:>10}"),
+        TextColumn("[dim]ETA[/] {task.fields[eta]:<6}"),
         TextColumn("{task.fields[loss]}"),
         console=console,
         refresh_per_second=8,

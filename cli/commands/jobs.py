@@ -11,7 +11,8 @@ from cli.commands.options import Interval, JobId, JsonFlag
 from cli.errors import EXIT_JOB_UNSUCCESSFUL
 from cli.files import load_json_object
 from cli.models import Evaluation, Job, JobList, JobStatus
-from cli.render import evaluation_view, job_list_table, job_panel, promotion_view
+from cli.render import job_list_table, job_panel, promotion_view
+from cli.render_evaluation import evaluation_view
 from cli.session import Session, open_session
 from cli.watch import Snapshot, follow_live, poll_until_done
 
@@ -25,7 +26,8 @@ def finish(session: Session, snapshot: Snapshot) -> None:
     else:
         session.show("", job_panel(job))
         if evaluation_raw is not None:
-            session.show("", evaluation_view(Evaluation.model_validate(evaluation_raw)))
+            evaluation = Evaluation.model_validate(evaluation_raw)
+            session.show("", evaluation_view(evaluation, session.out.width))
         session.show("", promotion_view(job.promotion))
     if job.status != "completed":
         raise typer.Exit(EXIT_JOB_UNSUCCESSFUL)
@@ -92,7 +94,7 @@ def list_jobs(
         if session.json:
             session.emit_json(raw)
             return
-        session.show(job_list_table(JobList.model_validate(raw)))
+        session.show(job_list_table(JobList.model_validate(raw), session.out.width))
 
 
 def show(ctx: typer.Context, job_id: JobId, json_output: JsonFlag = False) -> None:

@@ -11,7 +11,8 @@ from rich.markup import escape
 from cli.commands.options import Interval, JobId, JsonFlag
 from cli.errors import EXIT_JOB_UNSUCCESSFUL
 from cli.models import Evaluation, Promotion, PromotionBrief
-from cli.render import evaluation_view, promotion_view
+from cli.render import promotion_view
+from cli.render_evaluation import evaluation_view
 from cli.session import Session, open_session
 
 Note = Annotated[
@@ -117,7 +118,7 @@ def evaluate(
         if session.json:
             session.emit_json(raw)
         else:
-            session.show(evaluation_view(Evaluation.model_validate(raw)))
+            session.show(evaluation_view(Evaluation.model_validate(raw), session.out.width))
         if wait and not raw.get("passed"):
             raise typer.Exit(EXIT_JOB_UNSUCCESSFUL)
 

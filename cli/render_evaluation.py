@@ -1,0 +1,110 @@
+"""The evaluation report: scores against thresholds, then one row per suite with its mean,
+95% interval, pass/fail/error counts and, when there is one, the paired delta against the
+baseline model. Narrow terminals get a compact table."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from cli.formatting import interval, number, signed, styled_status
+from cli.models import Evaluation, PairedDelta, SuiteScore
+
+WIDE = 120
+
+
+def _counts(suite: SuiteScore) -> tuple[str, str, str]:
+    return (
+        f"[green]{suite.passed}[/]",
+        f"[red]{suite.failed}[/]" if suite.failed else "0",
+        f"[yellow]{suite.errored}[/]" if suite.errored else "0",
+    )
+
+
+def _compact_interval(low: float | None, high: float | None) -> str:
+    return "-" if low is None or high is None else f"{low:.2f}\u2013{high:.2f}"
+
+
+def _delta(delta: PairedDelta | None, wide: bool) -> str:
+    if delta is None or delta.mean is None:
+        return "-"
+    text = signed(delta.mean, 3 if wide else 2)
+    if wide and delta.ci_low is not None and delta.ci_high is not None:
+        text += f" {interval(delta.ci_low, delta.ci_high)}"
+    style = "green" if delta.mean > 0 else "red" if delta.mean < 0 else ""
+    return f"[{style}]{text}[/]" if style else text
+
+
+def suite_table(evaluation: Evaluation, width: int = 200) -> Table:
+    results = evaluation.results
+    baselines = {s.suite: s for s in results.baseline_suites}
+    deltas = {d.suite: d for d in results.deltas}
+    compared = bool(baselines or deltas)
+    wide = width >= WIDE
+    table = Table(
+        box=box.SIMPLE_HEAVY if wide else box.SIMPLE_HEAD,
+        header_style="bold",
+        pad_edge=wide,
+    )
+    table.add_column("Suite", no_wrap=not wide, overflow="fold")
+    if wide:
+        table.add_column("Category")
+    table.add_column("n", justify="right")
+    if wide:
+        for name in ("Passed", "Failed", "Errored"):
+            table.add_column(name, justify="right")
+    else:
+        table.add_column("pass/fail/err", justify="center")
+    table.add_column("Mean", justify="right")
+    table.add_column("95% CI", justify="center", no_wrap=True)
+    if compared:
+        table.add_column("Baseline" if wide else "Base", justify="right")
+        table.add_column("Δ vs baseline (95% CI)" if wide else "Δ", justify="right",
+                         no_wrap=True)
+    for suite in results.suites:
+        passed, failed, errored = _counts(suite)
+        cells: list[RenderableType] = [Text(suite.suite)]
+        if wide:
+            cells += [suite.category or "-", str(suite.n), passed, failed, errored]
+            cells += [number(suite.mean), interval(suite.ci_low, suite.ci_high)]
+        else:
+            cells += [str(suite.n), f"{passed}/{failed}/{errored}"]
+            cells += [number(suite.mean, 2), _compact_interval(suite.ci_low, suite.ci_high)]
+        if compared:
+            base = baselines.get(suite.suite)
+            cells += [number(base.mean, 3 if wide else 2) if base else "-",
+                      _delta(deltas.get(suite.suite), wide)]
+        table.add_row(*cells)
+    if compared and evaluation.baseline_model:
+        table.caption = f"baseline: {evaluation.baseline_model}"
+    return table
+
+
+def evaluation_view(evaluation: Evaluation, width: int = 200) -> RenderableType:
+    verdict = "passed" if evaluation.passed else evaluation.status
+    parts: list[RenderableType] = [
+        Text.from_markup(f"[bold]Evaluation[/] {evaluation.id}: {styled_status(verdict)}"),
+        Text(
+            f"pedagogy {number(evaluation.pedagogy_score)}  "
+            f"safety {number(evaluation.safety_score)}  "
+            f"overall {number(evaluation.overall_score)}"
+        ),
+    ]
+    thresholds = {k: v for k, v in evaluation.thresholds.items() if v is not None}
+    if thresholds:
+        parts.append(
+            Text("thresholds: " + ", ".join(f"{k} >= {v}" for k, v in thresholds.items()),
+                 style="dim")
+        )
+    results = evaluation.results
+    if results.failed_thresholds:
+        parts.append(
+            Text(f"failed thresholds: {', '.join(results.failed_thresholds)}", style="red")
+        )
+    if evaluation.error_message:
+        parts.append(Text(f"error: {evaluation.error_message}", style="red"))
+    if results.suites:
+        parts.append(suite_table(evaluation, width))
+    return Group(*parts)
