@@ -13,8 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from tests.support.jobs import job_request, submit, wait_for_job
+from tests.support.servers import serve_app
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,7 +29,9 @@ class Run:
     stderr: str
 
 
-async def trainer(api_url: str, *args: str, timeout: float = 60.0) -> Run:
+async def trainer(
+    api_url: str, *args: str, timeout: float = 60.0, token: str | None = None
+) -> Run:
     """Run `python -m cli ARGS` (what the `trainer` script runs) against `api_url`."""
     env = {
         **os.environ,
@@ -36,6 +41,8 @@ async def trainer(api_url: str, *args: str, timeout: float = 60.0) -> Run:
         "TERM": "dumb",
     }
     env.pop("TRAINER_TOKEN", None)
+    if token is not None:
+        env["TRAINER_TOKEN"] = token
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "cli", *args,
         cwd=REPO, env=env,
@@ -176,3 +183,25 @@ async def test_unreachable_api_exits_3(tmp_path: Path) -> None:
     malformed = await trainer("127.0.0.1:8000", "list")
     assert malformed.code == 2
     assert "must start with http://" in malformed.stderr
+
+
+async def test_token_is_sent_as_bearer_and_401_is_reported() -> None:
+    """Against a stand-in API that refuses every call, naming the Authorization it got."""
+    seen: list[str] = []
+    gate = FastAPI()
+
+    @gate.get("/trainer/jobs")
+    async def refuse(request: Request) -> JSONResponse:
+        seen.append(request.headers.get("authorization", ""))
+        return JSONResponse(
+            {"detail": "token expired", "error_code": "unauthorized"}, status_code=401
+        )
+
+    async with serve_app(gate) as url:
+        from_env = await trainer(url, "list", token="env-token")
+        from_flag = await trainer(url, "--token", "flag-token", "list", token="env-token")
+    assert seen == ["Bearer env-token", "Bearer flag-token"]
+    for run in (from_env, from_flag):
+        assert run.code == 1
+        assert "token expired [unauthorized, HTTP 401]" in run.stderr
+        assert_no_traceback(run)
