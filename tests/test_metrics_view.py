@@ -12,6 +12,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from api.routers.metrics_view import Chart, ImageFormat, MetricPoint, draw, smoothed
 from tests.support.jobs import job_request, submit, wait_for_job
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -87,3 +88,24 @@ async def test_unknown_job_is_404(api: httpx.AsyncClient, suffix: str) -> None:
     response = await api.get(f"/trainer/jobs/{uuid.uuid4()}/metrics{suffix}")
     assert response.status_code == 404
     assert response.json()["error_code"] == "training_job_not_found"
+
+
+def test_names_with_dollar_signs_draw_as_text() -> None:
+    points = [
+        MetricPoint(step=s, train_loss=2.0 / s, valid_loss=2.2 / s, train_accuracy=0.5,
+                    valid_accuracy=0.45)
+        for s in range(1, 41)
+    ]
+    chart = Chart(title="budget $5 and $x^2$ run", subtitle="ft:model $_{1}$", points=points,
+                  total_steps=40, epochs=4)
+    svg = draw(chart, ImageFormat.svg)
+    assert ET.fromstring(svg).tag == SVG_ROOT
+    assert draw(chart, ImageFormat.png).startswith(PNG_SIGNATURE)
+
+
+def test_smoothing_keeps_the_level_and_does_not_lag() -> None:
+    falling = [10.0 - 0.1 * i for i in range(100)]
+    curve = smoothed(falling)
+    assert len(curve) == len(falling)
+    assert all(abs(a - b) < 0.05 for a, b in zip(curve[10:-10], falling[10:-10], strict=True))
+    assert smoothed([3.0] * 7) == [3.0] * 7

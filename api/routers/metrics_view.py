@@ -159,7 +159,7 @@ def _plot_pair(ax: Axes, points: Sequence[MetricPoint], field: str, percent: boo
     last = "{:.1%}" if percent else "{:.3f}"
     steps, values = _series(points, f"train_{field}")
     if values:
-        many = len(values) >= 10
+        many = len(values) >= 50
         if many:
             ax.plot(steps, values, color=TRAIN_COLOR, alpha=0.25, linewidth=1.0)
         ax.plot(
@@ -204,12 +204,15 @@ def draw(chart: Chart, image_format: ImageFormat) -> bytes:
         loss_ax, acc_ax = fig.subplots(
             2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]}
         )
+        # Names are the user's text: `$` must not start matplotlib's math mode.
         loss_ax.set_title(
-            chart.title, loc="left", fontsize=17, fontweight="bold", color=INK, pad=30
+            chart.title, loc="left", fontsize=17, fontweight="bold", color=INK, pad=30,
+            parse_math=False,
         )
         loss_ax.annotate(
             chart.subtitle, xy=(0, 1), xycoords="axes fraction", xytext=(0, 10),
             textcoords="offset points", fontsize=10.5, color=MUTED, va="bottom",
+            parse_math=False,
         )
         if chart.points:
             _plot_pair(loss_ax, chart.points, "loss", percent=False)
@@ -238,12 +241,13 @@ def draw(chart: Chart, image_format: ImageFormat) -> bytes:
 
 
 def chart_for(job: Any, points: Sequence[MetricPoint], total_steps: int | None) -> Chart:
-    model = job["provider_model_id"] or f"{job['base_model']} (not fine-tuned yet)"
-    details = [model]
-    if job["provider_model_id"]:
-        details.append(f"base {job['base_model']}")
-    details.append(f"{len(points)} of {total_steps} steps" if total_steps else job["status"])
     terminal = JobStatus(job["status"]).is_terminal
+    if job["provider_model_id"]:
+        details = [job["provider_model_id"], f"base {job['base_model']}"]
+    else:
+        missing = "no fine-tuned model" if terminal else "not fine-tuned yet"
+        details = [f"{job['base_model']} ({missing})"]
+    details.append(f"{len(points)} of {total_steps} steps" if total_steps else job["status"])
     return Chart(
         empty_message="No training metrics recorded" + ("" if terminal else " yet"),
         title=job["name"],
