@@ -8,7 +8,7 @@ from typing import Any, Self
 
 import httpx
 
-from cli.errors import CliError, Unreachable, UsageError, api_failure
+from cli.errors import ApiFailure, CliError, Unreachable, UsageError, api_failure
 
 USER_AGENT = "trainer-cli/1.0"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
@@ -119,8 +119,8 @@ class TrainerApi:
         """The job's latest evaluation, or None when it has none."""
         try:
             return self.request("GET", f"/trainer/jobs/{job_id}/evaluation")
-        except CliError as err:
-            if getattr(err, "error_code", None) == "evaluation_not_found":
+        except ApiFailure as err:
+            if err.error_code == "evaluation_not_found":
                 return None
             raise
 
