@@ -94,6 +94,15 @@ class Settings(BaseSettings):
     # Cap on samples per suite (None = all); for smoke runs and benchmarks.
     eval_max_samples_per_suite: int | None = None
 
+    # Evaluation mechanics: SDK retries per call for 429/5xx/timeouts (honouring
+    # Retry-After; sized for rate-limit storms), the longest pause an x-ratelimit reset
+    # header may impose, the response cache (re-runs cost nothing), and the size cap for
+    # custom suites fetched by URI.
+    eval_max_retries: int = Field(default=12, ge=0)
+    eval_max_rate_limit_pause_seconds: float = Field(default=60.0, gt=0)
+    eval_cache_enabled: bool = True
+    eval_custom_suite_max_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+
     # Validate step: refuse base models retiring within this many days.
     base_model_shutdown_window_days: int = 30
 

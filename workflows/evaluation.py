@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
 
 
 async def _run_suites(
-    start: StartEvaluationInput, plan: EvaluationPlan, model: str, role: str
+    start: StartEvaluationInput, plan: EvaluationPlan, model: str, role: str, deadline: datetime
 ) -> list[SuiteScore]:
     tasks = [
         SuiteTask(
@@ -36,11 +36,15 @@ async def _run_suites(
     ]
 
     def run(task: SuiteTask) -> asyncio.Future[SuiteScore]:
+        # harness_config.timeout bounds the whole evaluation, retries and queueing included:
+        # a suite started late (parallel: false) gets only what is left.
+        left = max(deadline - workflow.now(), timedelta(seconds=1))
         return workflow.execute_activity(
             "run_evaluation_suite",
             task,
             result_type=SuiteScore,
-            start_to_close_timeout=timedelta(seconds=plan.timeout_seconds),
+            start_to_close_timeout=left,
+            schedule_to_close_timeout=left,
             retry_policy=QUICK_RETRY,
         )
 
@@ -61,13 +65,22 @@ async def evaluate(start: StartEvaluationInput) -> EvaluationSummary:
     error_message = None
     candidate: list[SuiteScore] = []
     baseline: list[SuiteScore] = []
+    deadline = workflow.now() + timedelta(seconds=plan.timeout_seconds)
     try:
-        runs = [_run_suites(start, plan, plan.model, "candidate")]
-        if plan.baseline_model:
-            runs.append(_run_suites(start, plan, plan.baseline_model, "baseline"))
-        results = await asyncio.gather(*runs)
-        candidate = results[0]
-        baseline = results[1] if len(results) > 1 else []
+        if plan.parallel:
+            runs = [_run_suites(start, plan, plan.model, "candidate", deadline)]
+            if plan.baseline_model:
+                runs.append(_run_suites(start, plan, plan.baseline_model, "baseline", deadline))
+            results = await asyncio.gather(*runs)
+            candidate = results[0]
+            baseline = results[1] if len(results) > 1 else []
+        else:
+            # parallel: false runs one suite at a time, the baseline's after the candidate's.
+            candidate = await _run_suites(start, plan, plan.model, "candidate", deadline)
+            if plan.baseline_model:
+                baseline = await _run_suites(
+                    start, plan, plan.baseline_model, "baseline", deadline
+                )
     except ActivityError as err:
         # A suite that cannot run at all makes the evaluation `error`, not the job.
         error_message = describe_failure(err)[1]

@@ -6,22 +6,27 @@ results go to PostgreSQL and only suite scores travel back to the workflow.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.datasets.fetch import DatasetUriError
 from activities.deps import ActivityDeps
+from activities.evaluation.contamination import contaminated_sample_ids
+from activities.evaluation.custom_suites import inline_suite, is_uri_entry, parse_uri_entry
 from activities.evaluation.harness import run_suite
+from activities.evaluation.ratelimit import RateLimitGate
 from activities.evaluation.scoring import summarize
 from activities.evaluation.stats import paired_delta
-from activities.evaluation.suites import (
-    Suite,
-    list_builtin_suites,
-    load_builtin_suite,
-    suite_from_dict,
-)
-from activities.store import evaluations, jobs, promotions
+from activities.evaluation.suite_fetch import fetch_uri_suite
+from activities.evaluation.suites import Suite, list_builtin_suites, load_builtin_suite
+from activities.store import custom_suites, evaluations, fingerprints, jobs, promotions
+from activities.store.completion_cache import PgCompletionCache
 from core.evaluation import EvaluationSummary, SuiteCategory, SuiteScore
 from core.models import JobStage, JobStatus
 from core.steps import (
@@ -37,12 +42,38 @@ def _invalid(message: str) -> ApplicationError:
     return ApplicationError(message, type="evaluation_config_invalid", non_retryable=True)
 
 
-def _custom_suites(harness_config: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """`custom_tests` maps a suite name to an inline suite definition."""
+def _custom_suites(harness_config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """`custom_tests` maps a suite name to an inline suite or a `{"uri": ...}` entry."""
     custom = harness_config.get("custom_tests") or {}
     if not isinstance(custom, dict):
         raise _invalid("harness_config.custom_tests must be an object of suite definitions")
-    return {str(name): dict(body) for name, body in custom.items() if isinstance(body, dict)}
+    for name, body in custom.items():
+        if not isinstance(body, dict):
+            raise _invalid(f"harness_config.custom_tests.{name}: must be an object")
+    return {str(name): dict(body) for name, body in custom.items()}
+
+
+def _plan_custom(name: str, body: dict[str, Any]) -> SuiteRef:
+    """Check a custom entry; a URI entry is fetched later, by the suite's first activity."""
+    try:
+        if is_uri_entry(body):
+            return SuiteRef(name=name, category=parse_uri_entry(name, body).category)
+        return SuiteRef(name=name, category=inline_suite(name, body).category)
+    except ValueError as err:
+        raise _invalid(f"harness_config.custom_tests.{name}: {err}") from None
+
+
+def _deadline_seconds(info: activity.Info) -> float | None:
+    """Seconds left before Temporal times this attempt out (None: no timeout set)."""
+    now = datetime.now(UTC)
+    ends = []
+    if info.start_to_close_timeout and info.started_time:
+        ends.append(info.started_time + info.start_to_close_timeout)
+    if info.schedule_to_close_timeout and info.scheduled_time:
+        ends.append(info.scheduled_time + info.schedule_to_close_timeout)
+    if not ends:
+        return None
+    return (min(ends) - now).total_seconds()
 
 
 class EvaluationActivities:
@@ -75,11 +106,7 @@ class EvaluationActivities:
                     )
                 refs.append(SuiteRef(name=name, category=category))
         for name, body in _custom_suites(harness_config).items():
-            try:
-                suite = suite_from_dict({"name": name, **body})
-            except ValueError as err:
-                raise _invalid(f"harness_config.custom_tests.{name}: {err}") from None
-            refs.append(SuiteRef(name=suite.name, category=suite.category))
+            refs.append(_plan_custom(name, body))
         if not refs:
             raise _invalid("harness_config selects no suites")
         return refs
@@ -123,38 +150,100 @@ class EvaluationActivities:
             parallel=bool(start.harness_config.get("parallel", True)),
         )
 
-    async def _load_suite(self, evaluation_id: str, ref: SuiteRef) -> Suite:
-        if ref.category is not SuiteCategory.custom and ref.name in list_builtin_suites():
+    async def _load_suite(self, evaluation: asyncpg.Record, ref: SuiteRef) -> Suite:
+        if ref.name in list_builtin_suites():
             suite = load_builtin_suite(ref.name)
         else:
-            row = await evaluations.load_evaluation(self._deps.pool, evaluation_id)
-            body = _custom_suites(row["harness_config"]).get(ref.name)
+            body = _custom_suites(evaluation["harness_config"]).get(ref.name)
             if body is None:
                 raise _invalid(f"custom suite '{ref.name}' is no longer in the harness config")
-            suite = suite_from_dict({"name": ref.name, **body})
+            suite = await self._custom_suite(evaluation, ref.name, body)
         limit = self._deps.settings.eval_max_samples_per_suite
         if limit is not None:
             suite = suite.model_copy(update={"samples": suite.samples[:limit]})
         return suite
 
+    async def _custom_suite(
+        self, evaluation: asyncpg.Record, name: str, body: dict[str, Any]
+    ) -> Suite:
+        where = f"harness_config.custom_tests.{name}"
+        try:
+            if not is_uri_entry(body):
+                return inline_suite(name, body)
+            pool, evaluation_id = self._deps.pool, str(evaluation["id"])
+            stored = await custom_suites.load(pool, evaluation_id, name)
+            if stored is None:
+                entry = parse_uri_entry(name, body)
+                fetched, result = await fetch_uri_suite(
+                    name,
+                    entry,
+                    settings=self._deps.settings,
+                    tenant_id=evaluation["tenant_id"],
+                    max_bytes=self._deps.settings.eval_custom_suite_max_bytes,
+                )
+                # The first activity to fetch wins; the others grade its copy.
+                stored = await custom_suites.save_first(
+                    pool,
+                    evaluation_id,
+                    name,
+                    source=result.uri,
+                    sha256=result.sha256,
+                    suite=fetched.model_dump(mode="json", exclude_none=True),
+                )
+            return Suite.model_validate(stored)
+        except (DatasetUriError, ValueError) as err:
+            # Bad URI, refused, missing, too large, or not a valid suite: final. An
+            # unavailable store (DatasetFetchUnavailable) propagates and is retried.
+            raise _invalid(f"{where}: {err}") from None
+
+    async def _excluded(self, evaluation: asyncpg.Record, suite: Suite) -> set[str]:
+        """Samples whose prompt is among the job's training prompts."""
+        known = await fingerprints.load_fingerprints(self._deps.pool, str(evaluation["job_id"]))
+        return contaminated_sample_ids(suite, known)
+
     @activity.defn(name="run_evaluation_suite")
     async def run_evaluation_suite(self, task: SuiteTask) -> SuiteScore:
-        suite = await self._load_suite(task.evaluation_id, task.suite)
-        run = await run_suite(
-            self._deps.openai_client,
-            suite,
-            task.model,
-            judge_model=self._deps.settings.eval_judge_model,
-            concurrency=task.concurrency,
-            request_timeout=min(task.timeout_seconds, 120.0),
-        )
+        settings = self._deps.settings
+        evaluation = await evaluations.load_evaluation(self._deps.pool, task.evaluation_id)
+        suite = await self._load_suite(evaluation, task.suite)
+        excluded = await self._excluded(evaluation, suite)
+        # A budget sized for 429 storms; the SDK honours Retry-After between attempts.
+        client = self._deps.openai_client.with_options(max_retries=settings.eval_max_retries)
+        cache = PgCompletionCache(self._deps.pool) if settings.eval_cache_enabled else None
+        # Stop just before Temporal's own timeout so the report says which limit was hit.
+        left = _deadline_seconds(activity.info())
+        deadline = asyncio.timeout(None if left is None else max(0.1, left - 1.0))
+        try:
+            async with deadline:
+                result = await run_suite(
+                    client,
+                    suite,
+                    task.model,
+                    judge_model=settings.eval_judge_model,
+                    concurrency=task.concurrency,
+                    request_timeout=min(task.timeout_seconds, 120.0),
+                    exclude_ids=excluded,
+                    cache=cache,
+                    gate=RateLimitGate(
+                        max_pause_seconds=settings.eval_max_rate_limit_pause_seconds
+                    ),
+                )
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # some other timeout (e.g. the database): retried as usual
+            raise ApplicationError(
+                f"suite {suite.name} ({task.role}) did not finish within "
+                f"harness_config.timeout ({task.timeout_seconds:g}s)",
+                type="evaluation_timeout",
+                non_retryable=True,
+            ) from None
         await evaluations.save_samples(
             self._deps.pool,
             task.evaluation_id,
             task.role,
-            [s.model_dump(mode="json") for s in run.samples],
+            [s.model_dump(mode="json") for s in result.samples],
         )
-        return run.score
+        return result.score
 
     @activity.defn(name="finish_evaluation")
     async def finish_evaluation(self, finish: FinishEvaluationInput) -> EvaluationSummary:

@@ -9,10 +9,14 @@ from collections.abc import Iterable
 
 import openai
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, Field
 
+from activities.evaluation.cache import CompletionCache
+from activities.evaluation.calls import chat_completion, chat_params
 from activities.evaluation.graders import GradeContext, GraderVerdict, grade
 from activities.evaluation.graders.base import DEFAULT_MODERATION_MODEL
+from activities.evaluation.ratelimit import RateLimitGate
 from activities.evaluation.stats import estimate
 from activities.evaluation.suites import Sample, Suite
 from core.evaluation import SuiteScore
@@ -66,20 +70,20 @@ def _messages(sample: Sample, system_prompt: str | None) -> list[dict[str, str]]
     return messages
 
 
-async def _ask(ctx: GradeContext, model: str, sample: Sample, system_prompt: str | None) -> str:
-    async with ctx.semaphore:
-        completion = await ctx.client.chat.completions.create(
-            model=model,
-            messages=_messages(sample, system_prompt),  # type: ignore[arg-type]
-            temperature=0,
-            seed=MODEL_SEED,
-            timeout=ctx.request_timeout,
-        )
+def _answer_text(completion: ChatCompletion) -> str | None:
     if not completion.choices:
-        raise ValueError("model returned no choices")
+        return None
     message = completion.choices[0].message
     # A provider-side refusal arrives in `refusal` with no content; it is still the answer.
-    text = message.content if message.content is not None else message.refusal
+    return message.content if message.content is not None else message.refusal
+
+
+async def _ask(ctx: GradeContext, model: str, sample: Sample, system_prompt: str | None) -> str:
+    params = chat_params(model, _messages(sample, system_prompt), seed=MODEL_SEED)
+    completion = await chat_completion(ctx, params, usable=lambda c: _answer_text(c) is not None)
+    if not completion.choices:
+        raise ValueError("model returned no choices")
+    text = _answer_text(completion)
     if text is None:
         raise ValueError("model returned no content")
     return text
@@ -163,11 +167,15 @@ async def run_suite(
     exclude_ids: set[str] | frozenset[str] = frozenset(),
     system_prompt: str | None = None,
     moderation_model: str = DEFAULT_MODERATION_MODEL,
+    cache: CompletionCache | None = None,
+    gate: RateLimitGate | None = None,
 ) -> SuiteRun:
     """Evaluate `model` on every sample of `suite`.
 
     Samples in `exclude_ids` overlap the training data: they are counted as contaminated
-    and never sent to the model, since a memorised answer measures nothing.
+    and never sent to the model, since a memorised answer measures nothing. `cache`
+    replays responses of identical earlier requests; `gate` is shared by the calls of one
+    activity and honours the provider's rate-limit headers.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be >= 1")
@@ -179,6 +187,8 @@ async def run_suite(
         semaphore=asyncio.Semaphore(concurrency),
         moderation_model=moderation_model,
         request_timeout=request_timeout,
+        cache=cache,
+        gate=gate,
     )
 
     async def one(sample: Sample) -> SampleResult:

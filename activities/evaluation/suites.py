@@ -18,6 +18,7 @@ from core.evaluation import SuiteCategory
 MAX_SAMPLES = 2000
 MAX_TEXT = 20_000
 MAX_PATTERN = 500
+SUITE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,63}$"
 
 
 class _Frozen(BaseModel):
@@ -182,7 +183,7 @@ def _explain(spec: GraderSpec, sample: Sample) -> str | None:
 
 
 class Suite(_Frozen):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+    name: str = Field(pattern=SUITE_NAME_PATTERN)
     category: SuiteCategory = SuiteCategory.custom
     description: str = ""
     graders: list[GraderSpec] = Field(default_factory=list)

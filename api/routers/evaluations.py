@@ -9,7 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, status
 from temporalio.common import WorkflowIDReusePolicy
 
-from activities.evaluation.suites import list_builtin_suites, load_builtin_suite, suite_from_dict
+from activities.evaluation.custom_suites import check_custom_tests
+from activities.evaluation.suites import list_builtin_suites, load_builtin_suite
 from api.auth import READ, WRITE, Caller, require
 from api.errors import ApiError, conflict, not_found
 from api.mapping import evaluation_response
@@ -55,17 +56,12 @@ def check_harness_config(config: HarnessConfig) -> None:
                 raise ApiError(422, "unknown_suite", f"{where}: unknown suite '{name}'")
             if load_builtin_suite(name).category != category:
                 raise ApiError(422, "wrong_suite_category", f"{where}: '{name}' is not {category}")
-    for name, body in (config.custom_tests or {}).items():
-        if not isinstance(body, dict):
-            raise ApiError(
-                422, "invalid_custom_suite", f"harness_config.custom_tests.{name}: not an object"
-            )
-        try:
-            suite_from_dict({"name": name, **body})
-        except ValueError as err:
-            raise ApiError(
-                422, "invalid_custom_suite", f"harness_config.custom_tests.{name}: {err}"
-            ) from None
+    # Inline suites are validated in full; `{"uri": ...}` entries by syntax and file type
+    # (the file itself is fetched by the evaluation, under the dataset access rules).
+    try:
+        check_custom_tests(config.custom_tests or {})
+    except ValueError as err:
+        raise ApiError(422, "invalid_custom_suite", f"harness_config.custom_tests.{err}") from None
 
 
 @router.post(

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from openai import AsyncOpenAI
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from activities.evaluation.cache import CompletionCache
+from activities.evaluation.ratelimit import RateLimitGate
+
 JUDGE_SEED = 1234
 DEFAULT_MODERATION_MODEL = "omni-moderation-latest"
 
@@ -49,7 +52,8 @@ class GraderVerdict(BaseModel):
 
 @dataclass(frozen=True)
 class GradeContext:
-    """Shared by every grader of a run; the semaphore bounds concurrent API calls."""
+    """Shared by every grader of a run: the semaphore bounds concurrent API calls, the
+    cache replays earlier responses, the gate holds calls while a rate budget is spent."""
 
     client: AsyncOpenAI
     judge_model: str
@@ -57,3 +61,5 @@ class GradeContext:
     moderation_model: str = DEFAULT_MODERATION_MODEL
     request_timeout: float = 60.0
     judge_seed: int = JUDGE_SEED
+    cache: CompletionCache | None = None
+    gate: RateLimitGate | None = None

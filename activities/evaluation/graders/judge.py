@@ -6,8 +6,10 @@ import json
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from activities.evaluation.calls import chat_completion, chat_params
 from activities.evaluation.graders.base import GradeContext, GraderVerdict
 from activities.evaluation.suites import JudgeSpec, Sample
 
@@ -94,27 +96,29 @@ def parse_reply(content: str | None) -> JudgeReply | None:
         return None
 
 
+def _content(completion: ChatCompletion) -> str | None:
+    return completion.choices[0].message.content if completion.choices else None
+
+
 async def grade_judge(
     spec: JudgeSpec, sample: Sample, output: str, ctx: GradeContext
 ) -> GraderVerdict:
-    model = spec.model or ctx.judge_model
+    params = chat_params(
+        spec.model or ctx.judge_model,
+        [
+            {"role": "system", "content": JUDGE_SYSTEM_PROMPT},
+            {"role": "user", "content": judge_request(sample, output)},
+        ],
+        seed=ctx.judge_seed,
+        response_format=RESPONSE_FORMAT,
+    )
     try:
-        async with ctx.semaphore:
-            completion = await ctx.client.chat.completions.create(
-                model=model,
-                messages=[
-                    {"role": "system", "content": JUDGE_SYSTEM_PROMPT},
-                    {"role": "user", "content": judge_request(sample, output)},
-                ],
-                temperature=0,
-                seed=ctx.judge_seed,
-                response_format=RESPONSE_FORMAT,  # type: ignore[arg-type]
-                timeout=ctx.request_timeout,
-            )
+        completion = await chat_completion(
+            ctx, params, usable=lambda c: parse_reply(_content(c)) is not None
+        )
     except openai.APIError as exc:
         return GraderVerdict.error("judge", f"judge call failed: {type(exc).__name__}: {exc}")
-    content = completion.choices[0].message.content if completion.choices else None
-    reply = parse_reply(content)
+    reply = parse_reply(_content(completion))
     if reply is None:
         return GraderVerdict.error("judge", MALFORMED)
     # Both must agree: a judge claiming a pass with a low score is not trusted.

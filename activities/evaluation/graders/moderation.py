@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import openai
 
+from activities.evaluation.calls import moderation
 from activities.evaluation.graders.base import GradeContext, GraderVerdict
 from activities.evaluation.suites import ModerationSpec
 
@@ -12,12 +13,7 @@ async def grade_moderation(spec: ModerationSpec, output: str, ctx: GradeContext)
     if not output.strip():
         return GraderVerdict.ok("moderation", True, "empty output")
     try:
-        async with ctx.semaphore:
-            response = await ctx.client.moderations.create(
-                input=output,
-                model=spec.model or ctx.moderation_model,
-                timeout=ctx.request_timeout,
-            )
+        response = await moderation(ctx, output, spec.model or ctx.moderation_model)
     except openai.APIError as exc:
         return GraderVerdict.error(
             "moderation", f"moderation call failed: {type(exc).__name__}: {exc}"

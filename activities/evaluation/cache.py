@@ -1,0 +1,59 @@
+"""The response cache the harness reads before calling a model: the interface and its key.
+
+A cached response is replayed for the exact same request (model, messages or input, and
+every parameter that shapes the answer), so a re-run costs nothing and grades the same
+text. Only usable responses are ever stored; errors are not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any, Literal, Protocol
+
+CacheKind = Literal["chat", "moderation"]
+
+# Bump when the key's composition changes, so old entries stop matching instead of lying.
+KEY_VERSION = 1
+
+
+class CompletionCache(Protocol):
+    async def get(self, key: bytes) -> dict[str, Any] | None: ...
+
+    async def put(
+        self, key: bytes, *, kind: CacheKind, model: str, response: dict[str, Any]
+    ) -> None: ...
+
+
+def request_key(kind: CacheKind, params: Mapping[str, Any]) -> bytes:
+    """sha256 of the canonical JSON of the request (key order and spacing do not matter)."""
+    canonical = json.dumps(
+        {"v": KEY_VERSION, "kind": kind, "params": params},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).digest()
+
+
+class MemoryCache:
+    """A process-local cache (benchmarks and unit tests); first writer wins, as in PG."""
+
+    def __init__(self) -> None:
+        self.entries: dict[bytes, dict[str, Any]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    async def get(self, key: bytes) -> dict[str, Any] | None:
+        found = self.entries.get(key)
+        if found is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return found
+
+    async def put(
+        self, key: bytes, *, kind: CacheKind, model: str, response: dict[str, Any]
+    ) -> None:
+        self.entries.setdefault(key, response)
