@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 import pytest
+from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -26,12 +27,15 @@ from core.settings import Settings
 from emulators.openai_emulator.app import create_app as create_openai_emulator
 from emulators.openai_emulator.settings import EmulatorSettings
 from emulators.registry_emulator.app import create_app as create_registry_emulator
+from tests.support.auth import TEST_JWT_SECRET, bearer
 from tests.support.servers import serve_app
 from worker import WORKFLOWS, activities_for
 from workflows.search_attributes import ALL_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_DATASETS = REPO / "examples" / "datasets"
+# The suite runs authenticated; this admin may act on every tenant.
+ADMIN_HEADERS = bearer(None, ["trainer:admin"], subject="suite-admin")
 
 
 def temporal_binary() -> str:
@@ -126,7 +130,8 @@ def settings(
         wait_heartbeat_seconds=5.0,
         launch_timeout_seconds=10.0,
         eval_concurrency=16,
-        auth_mode="disabled",
+        auth_mode="jwt",
+        jwt_secret=SecretStr(TEST_JWT_SECRET),
     )
 
 
@@ -152,7 +157,7 @@ async def api_url(settings: Settings, worker: Worker) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 async def api(api_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=api_url, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=api_url, timeout=60, headers=ADMIN_HEADERS) as client:
         yield client
 
 

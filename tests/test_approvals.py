@@ -11,7 +11,7 @@ from temporalio.client import Client
 
 from api.app import create_app
 from core.settings import Settings
-from tests.conftest import temporal_binary
+from tests.conftest import ADMIN_HEADERS, temporal_binary
 from tests.support.jobs import job_request, submit, wait_for_job
 from tests.support.servers import serve_app
 
@@ -91,7 +91,10 @@ async def test_a_job_not_awaiting_approval_refuses_a_decision(api: httpx.AsyncCl
 
 async def test_approval_timeout_rejects_by_default(settings: Settings) -> None:
     impatient = settings.model_copy(update={"approval_timeout_seconds": 1.0})
-    async with serve_app(create_app(impatient)) as url, httpx.AsyncClient(base_url=url) as api:
+    async with (
+        serve_app(create_app(impatient)) as url,
+        httpx.AsyncClient(base_url=url, headers=ADMIN_HEADERS) as api,
+    ):
         created = await submit(
             api, job_request(name="nobody-answers", policy={"require_approval": True})
         )

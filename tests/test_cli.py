@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from tests.support.auth import token as token_for
 from tests.support.jobs import job_request, submit, wait_for_job
 from tests.support.servers import serve_app
 
@@ -29,6 +30,9 @@ class Run:
     stderr: str
 
 
+ADMIN_TOKEN = token_for(None, ["trainer:admin"], subject="cli-tester")
+
+
 async def trainer(
     api_url: str, *args: str, timeout: float = 60.0, token: str | None = None
 ) -> Run:
@@ -40,9 +44,7 @@ async def trainer(
         "NO_COLOR": "1",
         "TERM": "dumb",
     }
-    env.pop("TRAINER_TOKEN", None)
-    if token is not None:
-        env["TRAINER_TOKEN"] = token
+    env["TRAINER_TOKEN"] = token if token is not None else ADMIN_TOKEN
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "cli", *args,
         cwd=REPO, env=env,

@@ -21,6 +21,7 @@ from temporalio.client import Client
 
 from api.app import create_app
 from core.settings import Settings
+from tests.conftest import ADMIN_HEADERS
 from tests.support.jobs import job_request, provider_jobs_for, submit, wait_for_job
 from tests.support.servers import serve_app
 
@@ -55,7 +56,10 @@ async def _no_leaks(response: httpx.Response) -> None:
 async def api(api_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """The real API over HTTP, with every response checked for leaks."""
     async with httpx.AsyncClient(
-        base_url=api_url, timeout=60, event_hooks={"response": [_no_leaks]}
+        base_url=api_url,
+        timeout=60,
+        headers=ADMIN_HEADERS,
+        event_hooks={"response": [_no_leaks]},
     ) as client:
         yield client
 

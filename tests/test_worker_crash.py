@@ -16,7 +16,7 @@ import pytest
 
 from api.app import create_app
 from core.settings import Settings
-from tests.conftest import REPO
+from tests.conftest import ADMIN_HEADERS, REPO
 from tests.support.jobs import job_request, provider_jobs_for, submit, wait_for_job
 from tests.support.servers import serve_app
 
@@ -75,7 +75,10 @@ async def test_worker_killed_mid_launch_creates_exactly_one_provider_job(
         },
     )
     assert fault.status_code in (200, 201), fault.text
-    async with serve_app(create_app(isolated)) as url, httpx.AsyncClient(base_url=url) as api:
+    async with (
+        serve_app(create_app(isolated)) as url,
+        httpx.AsyncClient(base_url=url, headers=ADMIN_HEADERS) as api,
+    ):
         created = await submit(api, job_request(name="crash-during-launch"))
         for _ in range(300):
             if await provider_jobs_for(emulator, created["id"]):
