@@ -264,9 +264,13 @@ class EvaluationActivities:
             baseline=finish.baseline_suites,
             deltas=deltas,
         )
-        if finish.error_message and summary.status != "error":
+        if finish.error_message:
+            # The suite that could not run is the cause; "no suites were evaluated" (when
+            # nothing came back) would only hide it.
+            own = summary.error_message if finish.suites else None
+            message = "; ".join(m for m in (finish.error_message, own) if m)
             summary = summary.model_copy(
-                update={"status": "error", "passed": False, "error_message": finish.error_message}
+                update={"status": "error", "passed": False, "error_message": message}
             )
         await evaluations.finish_evaluation(pool, finish.evaluation_id, summary)
         return summary
