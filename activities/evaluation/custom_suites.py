@@ -88,7 +88,7 @@ def parse_uri_entry(name: str, body: Mapping[str, Any]) -> UriSuiteEntry:
     try:
         check_uri_syntax(entry.uri)
     except ValueError as exc:
-        raise SuiteError(f"uri: {str(exc).replace('datasetUri', 'uri')}") from None
+        raise SuiteError(f"uri: {str(exc).replace('datasetUri', 'URI')}") from None
     document_format(entry.uri)
     return entry
 
