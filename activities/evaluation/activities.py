@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.datasets.fetch import DatasetUriError
 from activities.deps import ActivityDeps
-from activities.evaluation.contamination import contaminated_sample_ids
+from activities.evaluation.contamination import contaminated_sample_ids, prompt_fingerprint
 from activities.evaluation.custom_suites import inline_suite, is_uri_entry, parse_uri_entry
 from activities.evaluation.harness import run_suite
 from activities.evaluation.ratelimit import RateLimitGate
@@ -198,7 +198,11 @@ class EvaluationActivities:
 
     async def _excluded(self, evaluation: asyncpg.Record, suite: Suite) -> set[str]:
         """Samples whose prompt is among the job's training prompts."""
-        known = await fingerprints.load_fingerprints(self._deps.pool, str(evaluation["job_id"]))
+        known = await fingerprints.matching_fingerprints(
+            self._deps.pool,
+            str(evaluation["job_id"]),
+            (prompt_fingerprint(s.prompt) for s in suite.samples),
+        )
         return contaminated_sample_ids(suite, known)
 
     @activity.defn(name="run_evaluation_suite")

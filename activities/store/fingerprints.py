@@ -29,3 +29,22 @@ async def load_fingerprints(pool: asyncpg.Pool, job_id: str) -> set[int]:
         "SELECT fingerprint FROM training_fingerprints WHERE job_id = $1", job_id
     )
     return {int(r["fingerprint"]) for r in rows}
+
+
+async def matching_fingerprints(
+    pool: asyncpg.Pool, job_id: str, candidates: Iterable[int]
+) -> set[int]:
+    """Which of `candidates` are among the job's fingerprints (reads a suite's worth of
+    rows, however large the training set)."""
+    wanted = sorted(set(candidates))
+    if not wanted:
+        return set()
+    rows = await pool.fetch(
+        """
+        SELECT fingerprint FROM training_fingerprints
+        WHERE job_id = $1 AND fingerprint = ANY($2::bigint[])
+        """,
+        job_id,
+        wanted,
+    )
+    return {int(r["fingerprint"]) for r in rows}
