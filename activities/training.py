@@ -7,18 +7,21 @@ workflow needs no separate bookkeeping activities.
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.datasets.datasheet import check_datasheet, check_datasheet_against_stats
-from activities.datasets.fetch import DatasetUriError, resolve_local_path
-from activities.datasets.validator import validate_file
+from activities.datasets.analysis import analyze_dataset
+from activities.datasets.fetch import DatasetFetchUnavailable, DatasetUriError, fetch_to_file
 from activities.deps import ActivityDeps, UnsupportedProvider
+from activities.evaluation.contamination import TrainingFingerprints
 from activities.providers.base import FineTuningProvider, ProviderError, ProviderJob
 from activities.store import jobs
+from activities.store.fingerprints import save_fingerprints
 from core.models import JobStage, JobStatus, TrainingConfig, TrainingMethod, TrainingProgress
 from core.pricing import training_cost_usd
 from core.steps import (
@@ -58,51 +61,76 @@ class TrainingActivities:
 
     @activity.defn(name="validate_dataset")
     async def validate_dataset(self, ref: JobRef) -> ValidationSummary:
+        """Fetch the dataset once, analyse it in one pass, and upload exactly those bytes.
+
+        Nothing reaches the provider unless the data, its datasheet and the base model
+        pass; the provider then trains on the very file that was validated.
+        """
         pool, settings = self._deps.pool, self._deps.settings
         job = await jobs.load_job(pool, ref.job_id)
         await jobs.count_attempt(pool, ref.job_id, activity.info().attempt)
         await jobs.set_status(pool, ref.job_id, JobStatus.validating, JobStage.validating)
-
-        datasheet_findings = check_datasheet(job["datasheet"])
-        try:
-            path = resolve_local_path(job["dataset_uri"], settings.dataset_root)
-        except DatasetUriError as err:
-            raise non_retryable(err.code, f"datasetUri: {err}") from None
-        if path.stat().st_size > settings.dataset_max_bytes:
-            raise non_retryable(
-                "dataset_too_large",
-                f"dataset is {path.stat().st_size} bytes; the limit is "
-                f"{settings.dataset_max_bytes} bytes",
-            )
+        shutdown = await self._check_base_model(job["provider"], job["base_model"])
         config = TrainingConfig.model_validate(job["config"])
         fmt = "dpo" if config.method is TrainingMethod.dpo else "chat"
-        # Parsing is CPU-bound: keep it off the event loop other activities share.
-        report = await asyncio.to_thread(validate_file, path, fmt)
-        datasheet_findings += check_datasheet_against_stats(job["datasheet"], report.stats)
-        await jobs.record_validation(
-            pool,
-            ref.job_id,
-            {
-                "dataset": report.model_dump(mode="json"),
-                "datasheet": [f.model_dump(mode="json") for f in datasheet_findings],
-            },
-        )
-        problems: list[str] = []
-        if not report.ok:
-            problems.append(
-                f"dataset has {report.error_count} error(s): {report.first_errors_text(5)}"
+        with tempfile.TemporaryDirectory(prefix="trainer-dataset-") as spool:
+            path = Path(spool) / "dataset.jsonl"
+            try:
+                fetched = await fetch_to_file(
+                    job["dataset_uri"], path, settings=settings, tenant_id=job["tenant_id"]
+                )
+            except DatasetUriError as err:
+                raise non_retryable(err.code, f"datasetUri: {err}") from None
+            except DatasetFetchUnavailable as err:
+                raise ApplicationError(f"dataset store unavailable: {err}", type=err.code) from None
+            prompts = TrainingFingerprints()
+            analysis = await asyncio.to_thread(  # CPU-bound: keep the event loop free
+                analyze_dataset,
+                path,
+                fmt=fmt,
+                base_model=job["base_model"],
+                datasheet=job["datasheet"],
+                tenant_id=job["tenant_id"],
+                restrictions=(job["policy"] or {}).get("restrictions") or {},
+                n_epochs=config.n_epochs,
+                settings=settings,
+                also=prompts.add_example,
             )
-        if datasheet_findings:
-            problems.append("datasheet: " + "; ".join(f.message for f in datasheet_findings))
-        if problems:
-            raise non_retryable("dataset_invalid", " | ".join(problems))
-
-        shutdown = await self._check_base_model(job["provider"], job["base_model"])
+            await jobs.record_validation(
+                pool,
+                ref.job_id,
+                {
+                    "dataset": analysis.report.model_dump(mode="json"),
+                    "datasheet": [f.model_dump(mode="json") for f in analysis.datasheet],
+                    "findings": [f.model_dump(mode="json") for f in analysis.findings],
+                    "tokens": analysis.tokens.model_dump(mode="json"),
+                    "cost": analysis.cost.model_dump(mode="json"),
+                    "pii": analysis.pii.model_dump(mode="json"),
+                    "file": {"bytes": fetched.bytes, "sha256": fetched.sha256},
+                },
+            )
+            if not analysis.ok:
+                raise non_retryable(
+                    "dataset_invalid",
+                    f"dataset or datasheet invalid ({analysis.error_count} error(s)): "
+                    + analysis.errors_text(5).replace("\n", "; "),
+                )
+            await save_fingerprints(pool, ref.job_id, prompts.fingerprints)
+            if job["provider_file_id"] is None:
+                await jobs.set_stage(pool, ref.job_id, JobStage.uploading)
+                provider = self._provider(job["provider"])
+                try:
+                    file_id = await provider.upload_training_file(path, f"{ref.job_id}.jsonl")
+                except ProviderError as err:
+                    raise provider_failure(err) from None
+                await jobs.record_uploaded_file(pool, ref.job_id, file_id)
         return ValidationSummary(
-            examples=report.stats.examples,
+            examples=analysis.report.stats.examples,
             format=fmt,
-            warning_count=report.warning_count,
+            warning_count=analysis.report.warning_count,
             base_model_shutdown_date=shutdown.isoformat() if shutdown else None,
+            estimated_cost_usd=analysis.cost.cost_usd,
+            training_tokens_estimate=analysis.cost.training_tokens,
         )
 
     async def _check_base_model(self, provider_name: str, base_model: str) -> date | None:
@@ -132,9 +160,9 @@ class TrainingActivities:
     @activity.defn(name="launch_fine_tune")
     async def launch_fine_tune(self, ref: JobRef) -> LaunchResult:
         """Create the provider job exactly once: look it up by our job id before creating."""
-        pool, settings = self._deps.pool, self._deps.settings
+        pool = self._deps.pool
         job = await jobs.load_job(pool, ref.job_id)
-        await jobs.set_status(pool, ref.job_id, JobStatus.training, JobStage.uploading)
+        await jobs.set_status(pool, ref.job_id, JobStatus.training, JobStage.queued_at_provider)
         provider = self._provider(job["provider"])
         try:
             existing = await provider.find_job(ref.job_id)
@@ -149,9 +177,9 @@ class TrainingActivities:
                 )
             file_id = job["provider_file_id"]
             if file_id is None:
-                path = resolve_local_path(job["dataset_uri"], settings.dataset_root)
-                file_id = await provider.upload_training_file(path, f"{ref.job_id}.jsonl")
-                await jobs.record_uploaded_file(pool, ref.job_id, file_id)
+                raise non_retryable(
+                    "dataset_not_uploaded", "the validated dataset was never uploaded"
+                )
             created = await provider.create_job(
                 base_model=job["base_model"],
                 training_file=file_id,
@@ -161,8 +189,6 @@ class TrainingActivities:
             )
         except ProviderError as err:
             raise provider_failure(err) from None
-        except DatasetUriError as err:
-            raise non_retryable(err.code, f"datasetUri: {err}") from None
         await jobs.record_provider_job(
             pool, ref.job_id, created.id, {"training_file": created.training_file}
         )

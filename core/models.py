@@ -112,6 +112,22 @@ class PolicyConfig(BaseModel):
                 raise ValueError(f"threshold '{key}' must be between 0 and 1")
         return value
 
+    @field_validator("restrictions")
+    @classmethod
+    def _money_limits(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in ("max_cost_usd", "approval_above_cost_usd"):
+            limit = value.get(key)
+            if limit is not None and (
+                isinstance(limit, bool) or not isinstance(limit, int | float) or limit < 0
+            ):
+                raise ValueError(f"restrictions.{key} must be a non-negative number of USD")
+        return value
+
+    def approval_cost_limit(self) -> float | None:
+        """`restrictions.approval_above_cost_usd`: costlier jobs need a reviewer."""
+        value = self.restrictions.get("approval_above_cost_usd")
+        return float(value) if isinstance(value, int | float) else None
+
     def evaluation_thresholds(self) -> Thresholds:
         """The policy's thresholds; with none given, the contract's defaults apply."""
         if not self.thresholds:
@@ -156,6 +172,8 @@ class TrainingJobInput(BaseModel):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     weights: ScoreWeights = Field(default_factory=ScoreWeights)
     require_approval: bool = False
+    # A job whose estimated training cost exceeds this also waits for approval.
+    approval_above_cost_usd: float | None = None
     timeouts: StepTimeouts = Field(default_factory=StepTimeouts)
 
 

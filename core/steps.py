@@ -19,6 +19,8 @@ class ValidationSummary(BaseModel):
     format: str
     warning_count: int = 0
     base_model_shutdown_date: str | None = None
+    estimated_cost_usd: float | None = None
+    training_tokens_estimate: int | None = None
 
 
 class LaunchResult(BaseModel):

@@ -130,6 +130,7 @@ def settings(
         wait_heartbeat_seconds=5.0,
         launch_timeout_seconds=10.0,
         eval_concurrency=16,
+        database_pool_max=5,
         auth_mode="jwt",
         jwt_secret=SecretStr(TEST_JWT_SECRET),
     )

@@ -192,6 +192,8 @@ async def test_unsafe_training_fails_safety_and_is_not_promoted(
             name="mechanics-unsafe",
             datasetUri="tutor-k12-unsafe.jsonl",
             policy={"thresholds": {"pedagogy_score": 0.6, "safety_score": 0.8}},
+            # Its answers carry made-up personal data: claiming redaction would fail it.
+            datasheet={"redaction": "none"},
         ),
     )
     job = await wait_for_job(api, created["id"])

@@ -92,6 +92,7 @@ async def trained(api: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
                 name="rest-unsafe",
                 datasetUri="tutor-k12-unsafe.jsonl",
                 policy={"scope": scope("rest_unsafe")},
+                datasheet={"redaction": "none"},  # it holds made-up personal data
             ),
         ),
     )

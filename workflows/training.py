@@ -54,6 +54,7 @@ class TrainingJobWorkflow:
         self._cancel: CancelRequest | None = None
         self._approval: tuple[bool, ApprovalDecision] | None = None
         self._pipeline: asyncio.Task[None] | None = None
+        self._costly = False  # estimated cost above the policy's approval limit
 
     # ---- messages ------------------------------------------------------------------------
 
@@ -126,7 +127,7 @@ class TrainingJobWorkflow:
         timeouts = inp.timeouts
 
         self._set_status(JobStatus.validating, JobStage.validating)
-        await workflow.execute_activity(
+        validation = await workflow.execute_activity(
             "validate_dataset",
             ref,
             result_type=ValidationSummary,
@@ -134,7 +135,10 @@ class TrainingJobWorkflow:
             retry_policy=QUICK_RETRY,
         )
 
-        self._set_status(JobStatus.training, JobStage.uploading)
+        limit = inp.approval_above_cost_usd
+        cost = validation.estimated_cost_usd
+        self._costly = limit is not None and cost is not None and cost > limit
+        self._set_status(JobStatus.training, JobStage.queued_at_provider)
         launch = await workflow.execute_activity(
             "launch_fine_tune",
             ref,
@@ -175,7 +179,7 @@ class TrainingJobWorkflow:
 
         if summary.passed:
             metadata: dict[str, object] = {}
-            if inp.require_approval:
+            if inp.require_approval or self._costly:
                 approved, decision = await self._await_approval(inp)
                 metadata = {"reviewer": decision.reviewer, "note": decision.note,
                             "approved": approved}

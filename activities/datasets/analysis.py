@@ -12,7 +12,7 @@ Synchronous and CPU-bound: the activity runs it in a thread.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,9 @@ def analyze_dataset(
     restrictions: Mapping[str, Any],
     n_epochs: int | None,
     settings: Settings,
+    also: Callable[[dict[str, Any]], None] | None = None,
 ) -> DatasetAnalysis:
+    """`also` sees every valid example too (e.g. to fingerprint prompts in the same pass)."""
     lines_kept = settings.dataset_report_lines_per_kind
     policy = policy_for_tenant(settings.dataset_policy_file, tenant_id)
     encoding = encoding_for_model(base_model, settings.dataset_encodings_dir)
@@ -102,6 +104,8 @@ def analyze_dataset(
         parts = example_texts(example, fmt)
         pii.scan(parts.texts, line_no)
         collector.add(line_no, counter.count(parts))
+        if also is not None:
+            also(example)
 
     with path.open("rb") as handle:
         chunks = iter(lambda: handle.read(CHUNK_BYTES), b"")

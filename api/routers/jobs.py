@@ -154,6 +154,7 @@ async def create_job(
             thresholds=body.policy.evaluation_thresholds(),
             weights=body.weights or ScoreWeights(),
             require_approval=body.policy.require_approval,
+            approval_above_cost_usd=body.policy.approval_cost_limit(),
             timeouts=step_timeouts(st.settings),
         )
         try:
