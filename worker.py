@@ -15,11 +15,12 @@ from activities.promotion import PromotionActivities
 from activities.training import TrainingActivities
 from core.settings import Settings, get_settings
 from workflows.connection import connect
+from workflows.datasets import DatasetCheckWorkflow
 from workflows.evaluation import EvaluationWorkflow
 from workflows.promotion import PromotionWorkflow
 from workflows.training import TrainingJobWorkflow
 
-WORKFLOWS = [TrainingJobWorkflow, EvaluationWorkflow, PromotionWorkflow]
+WORKFLOWS = [TrainingJobWorkflow, EvaluationWorkflow, PromotionWorkflow, DatasetCheckWorkflow]
 
 
 def activities_for(deps: ActivityDeps) -> list[object]:
@@ -28,6 +29,7 @@ def activities_for(deps: ActivityDeps) -> list[object]:
     promotion = PromotionActivities(deps)
     return [
         training.validate_dataset,
+        training.inspect_dataset,
         training.launch_fine_tune,
         training.wait_for_fine_tune,
         training.cancel_fine_tune,

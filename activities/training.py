@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.datasets.analysis import analyze_dataset
+from activities.datasets.analysis import DatasetAnalysis, analyze_dataset
 from activities.datasets.fetch import DatasetFetchUnavailable, DatasetUriError, fetch_to_file
 from activities.deps import ActivityDeps, UnsupportedProvider
 from activities.evaluation.contamination import TrainingFingerprints
@@ -24,9 +26,12 @@ from activities.store import jobs
 from activities.store.fingerprints import save_fingerprints
 from core.models import JobStage, JobStatus, TrainingConfig, TrainingMethod, TrainingProgress
 from core.pricing import training_cost_usd
+from core.settings import Settings
 from core.steps import (
     CancelProviderResult,
+    DatasetInspection,
     FinishJobInput,
+    InspectDatasetInput,
     JobRef,
     LaunchResult,
     StageInput,
@@ -59,6 +64,53 @@ class TrainingActivities:
         except UnsupportedProvider as err:
             raise non_retryable("provider_unsupported", str(err)) from None
 
+    async def _fetch_and_analyse(
+        self,
+        path: Path,
+        *,
+        uri: str,
+        tenant_id: str,
+        fmt: str,
+        base_model: str,
+        datasheet: dict[str, Any] | None,
+        restrictions: dict[str, Any],
+        n_epochs: int | None,
+        settings: Settings,
+        also: Callable[[dict[str, Any]], None] | None = None,
+    ) -> tuple[DatasetAnalysis, dict[str, Any]]:
+        """Stream the dataset to `path`, then analyse it in one pass (in a thread)."""
+        try:
+            fetched = await fetch_to_file(uri, path, settings=settings, tenant_id=tenant_id)
+        except DatasetUriError as err:
+            raise non_retryable(err.code, f"datasetUri: {err}") from None
+        except DatasetFetchUnavailable as err:
+            raise ApplicationError(f"dataset store unavailable: {err}", type=err.code) from None
+        analysis = await asyncio.to_thread(  # CPU-bound: keep the event loop free
+            analyze_dataset,
+            path,
+            fmt=fmt,  # type: ignore[arg-type]
+            base_model=base_model,
+            datasheet=datasheet,
+            tenant_id=tenant_id,
+            restrictions=restrictions,
+            n_epochs=n_epochs,
+            settings=settings,
+            also=also,
+        )
+        report = {
+            "ok": analysis.ok,
+            "dataset": analysis.report.model_dump(mode="json"),
+            "datasheet": [f.model_dump(mode="json") for f in analysis.datasheet],
+            "findings": [f.model_dump(mode="json") for f in analysis.findings],
+            "tokens": analysis.tokens.model_dump(mode="json"),
+            "cost": analysis.cost.model_dump(mode="json"),
+            "pii": analysis.pii.model_dump(mode="json"),
+            "file": {"bytes": fetched.bytes, "sha256": fetched.sha256},
+        }
+        if not analysis.ok:
+            report["errors_text"] = analysis.errors_text(10)
+        return analysis, report
+
     @activity.defn(name="validate_dataset")
     async def validate_dataset(self, ref: JobRef) -> ValidationSummary:
         """Fetch the dataset once, analyse it in one pass, and upload exactly those bytes.
@@ -75,40 +127,20 @@ class TrainingActivities:
         fmt = "dpo" if config.method is TrainingMethod.dpo else "chat"
         with tempfile.TemporaryDirectory(prefix="trainer-dataset-") as spool:
             path = Path(spool) / "dataset.jsonl"
-            try:
-                fetched = await fetch_to_file(
-                    job["dataset_uri"], path, settings=settings, tenant_id=job["tenant_id"]
-                )
-            except DatasetUriError as err:
-                raise non_retryable(err.code, f"datasetUri: {err}") from None
-            except DatasetFetchUnavailable as err:
-                raise ApplicationError(f"dataset store unavailable: {err}", type=err.code) from None
             prompts = TrainingFingerprints()
-            analysis = await asyncio.to_thread(  # CPU-bound: keep the event loop free
-                analyze_dataset,
+            analysis, report = await self._fetch_and_analyse(
                 path,
+                uri=job["dataset_uri"],
+                tenant_id=job["tenant_id"],
                 fmt=fmt,
                 base_model=job["base_model"],
                 datasheet=job["datasheet"],
-                tenant_id=job["tenant_id"],
                 restrictions=(job["policy"] or {}).get("restrictions") or {},
                 n_epochs=config.n_epochs,
                 settings=settings,
                 also=prompts.add_example,
             )
-            await jobs.record_validation(
-                pool,
-                ref.job_id,
-                {
-                    "dataset": analysis.report.model_dump(mode="json"),
-                    "datasheet": [f.model_dump(mode="json") for f in analysis.datasheet],
-                    "findings": [f.model_dump(mode="json") for f in analysis.findings],
-                    "tokens": analysis.tokens.model_dump(mode="json"),
-                    "cost": analysis.cost.model_dump(mode="json"),
-                    "pii": analysis.pii.model_dump(mode="json"),
-                    "file": {"bytes": fetched.bytes, "sha256": fetched.sha256},
-                },
-            )
+            await jobs.record_validation(pool, ref.job_id, report)
             if not analysis.ok:
                 raise non_retryable(
                     "dataset_invalid",
@@ -132,6 +164,43 @@ class TrainingActivities:
             estimated_cost_usd=analysis.cost.cost_usd,
             training_tokens_estimate=analysis.cost.training_tokens,
         )
+
+    @activity.defn(name="inspect_dataset")
+    async def inspect_dataset(self, req: InspectDatasetInput) -> DatasetInspection:
+        """The validate step's report for a dataset, without a job and without uploading."""
+        settings = self._deps.settings
+        small = settings.model_copy(
+            update={
+                "dataset_max_bytes": min(
+                    settings.dataset_max_bytes, settings.dataset_sync_validate_max_bytes
+                )
+            }
+        )
+        base_model_problem = None
+        try:
+            await self._check_base_model(req.provider, req.base_model)
+        except ApplicationError as err:
+            if err.non_retryable:
+                base_model_problem = {"code": err.type, "message": err.message}
+            else:
+                raise
+        fmt = "dpo" if req.method == TrainingMethod.dpo.value else "chat"
+        with tempfile.TemporaryDirectory(prefix="trainer-check-") as spool:
+            analysis, report = await self._fetch_and_analyse(
+                Path(spool) / "dataset.jsonl",
+                uri=req.dataset_uri,
+                tenant_id=req.tenant_id,
+                fmt=fmt,
+                base_model=req.base_model,
+                datasheet=req.datasheet,
+                restrictions=req.restrictions,
+                n_epochs=req.n_epochs,
+                settings=small,
+            )
+        report["base_model"] = base_model_problem or {"code": "ok", "message": req.base_model}
+        ok = analysis.ok and base_model_problem is None
+        report["ok"] = ok
+        return DatasetInspection(ok=ok, report=report)
 
     async def _check_base_model(self, provider_name: str, base_model: str) -> date | None:
         provider = self._provider(provider_name)

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from activities.providers.openai_provider import make_openai_client
 from api.auth import warn_if_disabled
 from api.errors import install_error_handlers
-from api.routers import approvals, evaluations, health, jobs, metrics_view, promotions
+from api.routers import approvals, datasets, evaluations, health, jobs, metrics_view, promotions
 from api.state import AppState
 from core.db import open_database
 from core.settings import Settings, get_settings
@@ -63,4 +63,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     app.include_router(metrics_view.router)
+    app.include_router(datasets.router)
     return app

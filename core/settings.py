@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     eval_cache_enabled: bool = True
     eval_custom_suite_max_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
 
+    # POST /trainer/datasets/validate answers synchronously, so only for small files.
+    dataset_sync_validate_max_bytes: int = 100 * 1024 * 1024
+
     # Validate step: refuse base models retiring within this many days.
     base_model_shutdown_window_days: int = 30
 

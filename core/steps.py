@@ -127,3 +127,21 @@ class EvaluationOutcome(BaseModel):
 class StageInput(BaseModel):
     job_id: str
     stage: JobStage
+
+
+class InspectDatasetInput(BaseModel):
+    """A dataset check without a job (`POST /trainer/datasets/validate`)."""
+
+    dataset_uri: str
+    tenant_id: str
+    base_model: str
+    provider: str = "openai"
+    datasheet: dict[str, Any] | None = None
+    method: str = "supervised"
+    n_epochs: int | None = 3
+    restrictions: dict[str, Any] = Field(default_factory=dict)
+
+
+class DatasetInspection(BaseModel):
+    ok: bool
+    report: dict[str, Any]

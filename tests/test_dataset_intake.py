@@ -92,3 +92,47 @@ async def test_unsupported_scheme_is_refused_at_submit(api: httpx.AsyncClient) -
     response = await api.post("/trainer/jobs", json=job_request(datasetUri="ftp://x/y.jsonl"))
     assert response.status_code == 422
     assert "ftp" in response.json()["detail"]
+
+
+async def test_validate_endpoint_reports_without_a_job(
+    api: httpx.AsyncClient, emulator: httpx.AsyncClient, dataset_root: Path
+) -> None:
+    before = (await emulator.get("/_emulator/state")).json()["files"]
+    good = await api.post(
+        "/trainer/datasets/validate",
+        json={"datasetUri": "tutor-k12-good.jsonl", "scope": "tenant_123",
+              "datasheet": {"source": "s", "license": "l", "redaction": "pii_removed"}},
+    )
+    assert good.status_code == 200, good.text
+    assert good.json()["ok"] is True
+    assert good.json()["report"]["tokens"]["encoding"] == "o200k_base"
+
+    (dataset_root / "broken.jsonl").write_text('{"messages": []}\nnot json\n')
+    broken = await api.post(
+        "/trainer/datasets/validate",
+        json={"datasetUri": "broken.jsonl", "scope": "tenant_123",
+              "baseModel": "gpt-3.5-turbo-0125"},
+    )
+    assert broken.status_code == 200
+    report = broken.json()["report"]
+    assert broken.json()["ok"] is False
+    kinds = {e["kind"]: e for e in report["dataset"]["errors"]}
+    assert kinds["empty_messages"]["examples"][0]["line"] == 1
+    assert kinds["invalid_json"]["examples"][0]["line"] == 2
+    assert "too_few_examples" in kinds
+    assert report["tokens"]["encoding"] == "cl100k_base"
+
+    retiring = await api.post(
+        "/trainer/datasets/validate",
+        json={"datasetUri": "tutor-k12-good.jsonl", "scope": "tenant_123",
+              "baseModel": "legacy-ft-model"},
+    )
+    assert retiring.json()["ok"] is False
+    assert retiring.json()["report"]["base_model"]["code"] == "base_model_retiring"
+
+    outside = await api.post(
+        "/trainer/datasets/validate",
+        json={"datasetUri": "file:///etc/passwd", "scope": "tenant_123"},
+    )
+    assert outside.status_code == 403
+    assert (await emulator.get("/_emulator/state")).json()["files"] == before  # no upload
