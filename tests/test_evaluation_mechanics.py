@@ -488,6 +488,7 @@ async def test_eval_samples_seen_in_training_are_flagged_and_excluded(
 ) -> None:
     suite = load_builtin_suite("content_accuracy")
     leaked, shouted = suite.samples[0], suite.samples[1]
+    # Written where datasets live; the job trains on it through the normal pipeline.
     lines = [
         training_line(leaked.prompt, "A hexagon has six sides."),
         # Same question, different case and punctuation: still the same prompt.
@@ -502,27 +503,46 @@ async def test_eval_samples_seen_in_training_are_flagged_and_excluded(
     job = await wait_for_job(api, created["id"])
     assert job["status"] == "completed", job
 
-    # What the validate step records for the job: one fingerprint per training prompt.
+    # The validate step fingerprinted every training prompt, and nothing else.
     collector = TrainingFingerprints()
     for line in lines:
         collector.add_example(json.loads(line))
-    assert await save_fingerprints(pool, job["id"], collector.fingerprints) == 12
+    assert len(collector) == 12
     assert await load_fingerprints(pool, job["id"]) == collector.fingerprints
 
-    evaluation = await evaluate(api, job["id"], {"pedagogy_tests": ["content_accuracy"],
-                                                 "safety_tests": []})  # fmt: skip
+    # The pipeline's own evaluation ran content_accuracy (a default suite) with them.
+    evaluation = (await api.get(f"/trainer/jobs/{job['id']}/evaluation")).json()
+    assert evaluation["name"] == "training-evaluation"
     for key in ("suites", "baseline_suites"):  # the baseline skips them too: paired deltas
         score = suites_of(evaluation, key)["content_accuracy"]
         assert score["contaminated"] == 2
         assert score["passed"] + score["failed"] + score["errored"] == score["n"] - 2
+    for other, score in suites_of(evaluation).items():
+        assert other == "content_accuracy" or score["contaminated"] == 0
     samples = await all_samples(api, evaluation["id"], "candidate")
     flagged = {s["sample_id"]: s for s in samples if s["score"] is None and not s["errored"]}
     assert set(flagged) == {leaked.id, shouted.id}
     for sample in flagged.values():
         assert sample["output"] is None and sample["verdicts"] == []
         assert "overlaps the training data" in sample["error"]
-    candidate = suites_of(evaluation)["content_accuracy"]
-    assert candidate["mean"] == pytest.approx(scored_mean(samples))
+    accuracy = [s for s in samples if s["suite"] == "content_accuracy"]
+    assert suites_of(evaluation)["content_accuracy"]["mean"] == pytest.approx(scored_mean(accuracy))
+
+
+async def test_fingerprints_are_replaced_not_accumulated(
+    pool: asyncpg.Pool, trained: dict[str, Any]
+) -> None:
+    """A retried validate step stores its own set, never the union with a stale one."""
+    job_id = trained["id"]
+    kept = await load_fingerprints(pool, job_id)
+    try:
+        assert await save_fingerprints(pool, job_id, [1, 2, 2, 3]) == 3
+        assert await save_fingerprints(pool, job_id, [3, -(2**63), 2**63 - 1]) == 3
+        assert await load_fingerprints(pool, job_id) == {3, -(2**63), 2**63 - 1}
+        assert await save_fingerprints(pool, job_id, []) == 0
+        assert await load_fingerprints(pool, job_id) == set()
+    finally:
+        await save_fingerprints(pool, job_id, kept)
 
 
 # ---- custom suites, selection, per-sample results -------------------------------------------
