@@ -22,6 +22,7 @@ from workflows.training import TrainingJobWorkflow, workflow_id_for
 def step_timeouts(settings: Settings) -> StepTimeouts:
     return StepTimeouts(
         launch_seconds=settings.launch_timeout_seconds,
+        promote_seconds=settings.promote_timeout_seconds,
         wait_heartbeat_seconds=settings.wait_heartbeat_seconds,
         progress_report_seconds=settings.progress_report_seconds,
         approval_timeout_seconds=settings.approval_timeout_seconds,

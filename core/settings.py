@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     provider_poll_seconds: float = 10.0
     wait_heartbeat_seconds: float = 120.0
     launch_timeout_seconds: float = 120.0
+    promote_timeout_seconds: float = 60.0
     approval_timeout_seconds: float | None = None
 
     # Evaluation.

@@ -29,6 +29,7 @@ from emulators.openai_emulator.settings import EmulatorSettings
 from emulators.registry_emulator.app import create_app as create_registry_emulator
 from tests.support.auth import TEST_JWT_SECRET, bearer
 from tests.support.servers import serve_app
+from tests.support.workers import WorkerProcesses
 from worker import WORKFLOWS, activities_for
 from workflows.search_attributes import ALL_KEYS
 
@@ -198,6 +199,13 @@ async def slow_training(emulator: httpx.AsyncClient) -> AsyncIterator[None]:
         "/_emulator/settings",
         json={"seconds_per_step": before["seconds_per_step"], "max_steps": before["max_steps"]},
     )
+
+
+@pytest.fixture
+async def worker_processes() -> AsyncIterator[WorkerProcesses]:
+    workers = WorkerProcesses()
+    yield workers
+    await workers.stop_all()
 
 
 async def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):  # type: ignore[no-untyped-def]

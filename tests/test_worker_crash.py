@@ -5,64 +5,28 @@ on a fresh worker."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
 
 import httpx
-import pytest
 
 from api.app import create_app
 from core.settings import Settings
-from tests.conftest import ADMIN_HEADERS, REPO
+from tests.conftest import ADMIN_HEADERS
 from tests.support.jobs import job_request, provider_jobs_for, submit, wait_for_job
 from tests.support.servers import serve_app
-
-
-def worker_env(settings: Settings) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "TEMPORAL_ADDRESS": settings.temporal_address,
-        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
-        "OPENAI_BASE_URL": settings.openai_base_url or "",
-        "OPENAI_API_KEY": settings.provider_api_key(),
-        "MODEL_REGISTRY_URL": settings.model_registry_url,
-        "DATASET_ROOT": str(settings.dataset_root),
-        "PROVIDER_POLL_SECONDS": "0.1",
-        "LOG_LEVEL": "WARNING",
-    }
-
-
-@pytest.fixture
-async def worker_processes() -> AsyncIterator[Callable[[Settings], asyncio.Future]]:
-    started: list[asyncio.subprocess.Process] = []
-
-    async def start(settings: Settings) -> asyncio.subprocess.Process:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "worker.py", cwd=REPO, env=worker_env(settings)
-        )
-        started.append(proc)
-        return proc
-
-    yield start  # type: ignore[misc]
-    for proc in started:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+from tests.support.workers import WorkerProcesses
 
 
 async def test_worker_killed_mid_launch_creates_exactly_one_provider_job(
     settings: Settings,
     emulator: httpx.AsyncClient,
-    worker_processes: Callable[[Settings], asyncio.Future],
+    worker_processes: WorkerProcesses,
 ) -> None:
     isolated = settings.model_copy(
         update={"temporal_task_queue": f"crash-{uuid.uuid4().hex[:8]}", "launch_timeout_seconds": 3}
     )
-    first = await worker_processes(isolated)
+    first = await worker_processes.start(isolated)
     # The emulator creates the provider job, then holds the response: the worker dies
     # with the job created and the launch activity not completed.
     fault = await emulator.post(
@@ -88,7 +52,7 @@ async def test_worker_killed_mid_launch_creates_exactly_one_provider_job(
         first.send_signal(signal.SIGKILL)
         await first.wait()
 
-        await worker_processes(isolated)
+        await worker_processes.start(isolated)
         job = await wait_for_job(api, created["id"], timeout=120)
 
     assert job["status"] == "completed", job.get("errorMessage")
