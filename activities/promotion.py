@@ -17,6 +17,7 @@ from activities.promotion_gate import GateDecision, compare, decide, gate_policy
 from activities.registry.client import RegistryClient
 from activities.registry.errors import RegistryClientError, RegistryUnavailable
 from activities.store import evaluations, jobs, promotions
+from core.metrics import timed_step
 from core.models import JobStage
 from core.steps import PromoteInput, PromotionOutcome
 
@@ -67,6 +68,7 @@ class PromotionActivities:
         )
 
     @activity.defn(name="promote_model")
+    @timed_step
     async def promote_model(self, req: PromoteInput) -> PromotionOutcome:
         pool, settings = self._deps.pool, self._deps.settings
         job = await jobs.load_job(pool, req.job_id)

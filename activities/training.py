@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -24,6 +25,7 @@ from activities.evaluation.contamination import TrainingFingerprints
 from activities.providers.base import FineTuningProvider, ProviderError, ProviderJob
 from activities.store import jobs
 from activities.store.fingerprints import save_fingerprints
+from core.metrics import record_job_finished, record_training, timed_step
 from core.models import JobStage, JobStatus, TrainingConfig, TrainingMethod, TrainingProgress
 from core.pricing import training_cost_usd
 from core.settings import Settings
@@ -112,6 +114,7 @@ class TrainingActivities:
         return analysis, report
 
     @activity.defn(name="validate_dataset")
+    @timed_step
     async def validate_dataset(self, ref: JobRef) -> ValidationSummary:
         """Fetch the dataset once, analyse it in one pass, and upload exactly those bytes.
 
@@ -166,6 +169,7 @@ class TrainingActivities:
         )
 
     @activity.defn(name="inspect_dataset")
+    @timed_step
     async def inspect_dataset(self, req: InspectDatasetInput) -> DatasetInspection:
         """The validate step's report for a dataset, without a job and without uploading."""
         settings = self._deps.settings
@@ -227,6 +231,7 @@ class TrainingActivities:
         return info.shutdown_date
 
     @activity.defn(name="launch_fine_tune")
+    @timed_step
     async def launch_fine_tune(self, ref: JobRef) -> LaunchResult:
         """Create the provider job exactly once: look it up by our job id before creating."""
         pool = self._deps.pool
@@ -265,6 +270,7 @@ class TrainingActivities:
         return LaunchResult(provider_job_id=created.id, provider_status=created.status)
 
     @activity.defn(name="wait_for_fine_tune")
+    @timed_step
     async def wait_for_fine_tune(self, wait: WaitInput) -> WaitResult:
         """Poll the provider, record events and metrics, heartbeat the last event seen.
 
@@ -320,18 +326,26 @@ class TrainingActivities:
         )
 
     async def _finish_training(
-        self, job_id: str, job_row: object, provider_job: ProviderJob, progress: TrainingProgress
+        self,
+        job_id: str,
+        job_row: asyncpg.Record,
+        provider_job: ProviderJob,
+        progress: TrainingProgress,
     ) -> WaitResult:
         duration = None
         if provider_job.created_at and provider_job.finished_at:
             duration = int((provider_job.finished_at - provider_job.created_at).total_seconds())
+        cost = training_cost_usd(provider_job.base_model, provider_job.trained_tokens)
         await jobs.record_training_result(
             self._deps.pool,
             job_id,
             fine_tuned_model=provider_job.fine_tuned_model,
             trained_tokens=provider_job.trained_tokens,
-            training_cost=training_cost_usd(provider_job.base_model, provider_job.trained_tokens),
+            training_cost=cost,
             training_duration=duration,
+        )
+        record_training(
+            job_row["tenant_id"], job_row["base_model"], provider_job.trained_tokens, cost
         )
         return WaitResult(
             done=True,
@@ -344,6 +358,7 @@ class TrainingActivities:
         )
 
     @activity.defn(name="cancel_fine_tune")
+    @timed_step
     async def cancel_fine_tune(self, ref: JobRef) -> CancelProviderResult:
         """Cancel the provider job, found by our id even if launch never reported back."""
         pool = self._deps.pool
@@ -365,11 +380,14 @@ class TrainingActivities:
         )
 
     @activity.defn(name="set_job_stage")
+    @timed_step
     async def set_job_stage(self, stage: StageInput) -> None:
         await jobs.set_stage(self._deps.pool, stage.job_id, stage.stage)
 
     @activity.defn(name="finish_job")
+    @timed_step
     async def finish_job(self, finish: FinishJobInput) -> None:
+        job = await jobs.load_job(self._deps.pool, finish.job_id)
         await jobs.set_status(
             self._deps.pool,
             finish.job_id,
@@ -378,3 +396,5 @@ class TrainingActivities:
             error_message=finish.error_message,
             error_code=finish.error_code,
         )
+        if not JobStatus(job["status"]).is_terminal:  # a retried finish counts once
+            record_job_finished(finish.status.value, job["tenant_id"])

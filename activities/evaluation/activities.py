@@ -28,6 +28,7 @@ from activities.evaluation.suites import Suite, list_builtin_suites, load_builti
 from activities.store import custom_suites, evaluations, fingerprints, jobs, promotions
 from activities.store.completion_cache import PgCompletionCache
 from core.evaluation import EvaluationSummary, SuiteCategory, SuiteScore
+from core.metrics import record_evaluation, record_samples, timed_step
 from core.models import JobStage, JobStatus
 from core.steps import (
     EvaluationPlan,
@@ -112,6 +113,7 @@ class EvaluationActivities:
         return refs
 
     @activity.defn(name="start_evaluation")
+    @timed_step
     async def start_evaluation(self, start: StartEvaluationInput) -> EvaluationPlan:
         pool = self._deps.pool
         job = await jobs.load_job(pool, start.job_id)
@@ -206,6 +208,7 @@ class EvaluationActivities:
         return contaminated_sample_ids(suite, known)
 
     @activity.defn(name="run_evaluation_suite")
+    @timed_step
     async def run_evaluation_suite(self, task: SuiteTask) -> SuiteScore:
         settings = self._deps.settings
         evaluation = await evaluations.load_evaluation(self._deps.pool, task.evaluation_id)
@@ -247,9 +250,12 @@ class EvaluationActivities:
             task.role,
             [s.model_dump(mode="json") for s in result.samples],
         )
-        return result.score
+        score = result.score
+        record_samples(suite.name, score.passed, score.failed, score.errored)
+        return score
 
     @activity.defn(name="finish_evaluation")
+    @timed_step
     async def finish_evaluation(self, finish: FinishEvaluationInput) -> EvaluationSummary:
         pool = self._deps.pool
         deltas = []
@@ -277,4 +283,12 @@ class EvaluationActivities:
                 update={"status": "error", "passed": False, "error_message": message}
             )
         await evaluations.finish_evaluation(pool, finish.evaluation_id, summary)
+        record_evaluation(
+            summary.status,
+            {
+                "pedagogy": summary.pedagogy_score,
+                "safety": summary.safety_score,
+                "overall": summary.overall_score,
+            },
+        )
         return summary

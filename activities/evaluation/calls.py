@@ -18,6 +18,7 @@ from openai.types import ModerationCreateResponse
 from openai.types.chat import ChatCompletion
 
 from activities.evaluation.cache import request_key
+from activities.providers.openai_provider import counted_call
 
 if TYPE_CHECKING:  # graders import this module; a runtime import would be circular
     from activities.evaluation.graders.base import GradeContext
@@ -54,9 +55,10 @@ async def _send_chat(ctx: GradeContext, params: dict[str, Any]) -> ChatCompletio
             await ctx.gate.wait()
         try:
             if isinstance(ctx.client, AsyncOpenAI):
-                raw = await ctx.client.chat.completions.with_raw_response.create(
-                    **params, timeout=ctx.request_timeout
-                )
+                with counted_call("chat.completions"):
+                    raw = await ctx.client.chat.completions.with_raw_response.create(
+                        **params, timeout=ctx.request_timeout
+                    )
                 if ctx.gate is not None:
                     ctx.gate.observe(raw.headers)
                 return raw.parse()
@@ -98,9 +100,10 @@ async def _send_moderation(ctx: GradeContext, params: dict[str, Any]) -> Moderat
             await ctx.gate.wait()
         try:
             if isinstance(ctx.client, AsyncOpenAI):
-                raw = await ctx.client.moderations.with_raw_response.create(
-                    **params, timeout=ctx.request_timeout
-                )
+                with counted_call("moderations"):
+                    raw = await ctx.client.moderations.with_raw_response.create(
+                        **params, timeout=ctx.request_timeout
+                    )
                 if ctx.gate is not None:
                     ctx.gate.observe(raw.headers)
                 return raw.parse()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +20,7 @@ from activities.providers.base import (
     ProviderEvent,
     ProviderJob,
 )
+from core.metrics import PROVIDER_REQUESTS
 from core.models import TrainingConfig, TrainingMethod
 from core.settings import Settings
 
@@ -89,9 +90,31 @@ def _classify(err: openai.APIError) -> ProviderError:
     return ProviderError(str(err.message), code="provider_error", retryable=False)
 
 
-async def _call(fn: Callable[[], Awaitable[T]]) -> T:
+def _failure_code(err: openai.APIError) -> str:
+    if isinstance(err, openai.APIStatusError):
+        return str(err.status_code)
+    if isinstance(err, openai.APITimeoutError):
+        return "timeout"
+    if isinstance(err, openai.APIConnectionError):
+        return "connection_error"
+    return "invalid_response"
+
+
+@contextlib.contextmanager
+def counted_call(operation: str, provider: str = "openai") -> Iterator[None]:
+    """Count one call (after the SDK's own retries) in `trainer_provider_requests_total`."""
     try:
-        return await fn()
+        yield
+    except openai.APIError as err:
+        PROVIDER_REQUESTS.labels(provider, operation, _failure_code(err)).inc()
+        raise
+    PROVIDER_REQUESTS.labels(provider, operation, "200").inc()
+
+
+async def _call(operation: str, fn: Callable[[], Awaitable[T]]) -> T:
+    try:
+        with counted_call(operation):
+            return await fn()
     except openai.APIError as err:
         raise _classify(err) from None
 
@@ -104,7 +127,8 @@ class OpenAIProvider:
 
     async def base_model_info(self, model: str) -> BaseModelInfo | None:
         try:
-            found = await self._client.models.retrieve(model)
+            with counted_call("models.retrieve"):
+                found = await self._client.models.retrieve(model)
         except openai.NotFoundError:
             return None
         except openai.APIError as err:
@@ -132,6 +156,7 @@ class OpenAIProvider:
             return await self._upload_in_parts(path, filename, size, part_bytes)
         with path.open("rb") as handle:
             uploaded = await _call(
+                "files.create",
                 lambda: self._client.files.create(
                     file=(filename, handle, "application/jsonl"), purpose="fine-tune"
                 )
@@ -140,6 +165,7 @@ class OpenAIProvider:
 
     async def _upload_in_parts(self, path: Path, filename: str, size: int, part_bytes: int) -> str:
         upload = await _call(
+            "uploads.create",
             lambda: self._client.uploads.create(
                 bytes=size, filename=filename, mime_type="application/jsonl", purpose="fine-tune"
             )
@@ -152,10 +178,12 @@ class OpenAIProvider:
                 while data := await handle.read(part_bytes):
                     await anyio.to_thread.run_sync(checksum.update, data)
                     part = await _call(
+                        "uploads.parts.create",
                         lambda data=data: self._client.uploads.parts.create(upload.id, data=data)
                     )
                     part_ids.append(part.id)
             completed = await _call(
+                "uploads.complete",
                 lambda: self._client.uploads.complete(
                     upload.id, part_ids=part_ids, md5=checksum.hexdigest()
                 )
@@ -173,11 +201,16 @@ class OpenAIProvider:
 
     async def _abandon_upload(self, upload_id: str) -> None:
         """Best effort: a retried attempt starts a new upload; this one would expire anyway."""
-        with anyio.CancelScope(shield=True), contextlib.suppress(openai.APIError):
+        with (
+            anyio.CancelScope(shield=True),
+            contextlib.suppress(openai.APIError),
+            counted_call("uploads.cancel"),
+        ):
             await self._client.uploads.cancel(upload_id)
 
     async def find_job(self, trainer_job_id: str) -> ProviderJob | None:
         page = await _call(
+            "fine_tuning.jobs.list",
             lambda: self._client.fine_tuning.jobs.list(
                 metadata={"trainer_job_id": trainer_job_id}, limit=10
             )
@@ -208,6 +241,7 @@ class OpenAIProvider:
         if config.method is TrainingMethod.dpo:
             method["dpo"]["hyperparameters"]["beta"] = "auto"
         job = await _call(
+            "fine_tuning.jobs.create",
             lambda: self._client.fine_tuning.jobs.create(
                 model=base_model,
                 training_file=training_file,
@@ -220,7 +254,10 @@ class OpenAIProvider:
         return _to_provider_job(job)
 
     async def get_job(self, provider_job_id: str) -> ProviderJob:
-        job = await _call(lambda: self._client.fine_tuning.jobs.retrieve(provider_job_id))
+        job = await _call(
+            "fine_tuning.jobs.retrieve",
+            lambda: self._client.fine_tuning.jobs.retrieve(provider_job_id),
+        )
         return _to_provider_job(job)
 
     async def events_since(
@@ -234,6 +271,7 @@ class OpenAIProvider:
             if after:
                 kwargs["after"] = after
             page = await _call(
+                "fine_tuning.jobs.list_events",
                 lambda kwargs=kwargs: self._client.fine_tuning.jobs.list_events(
                     provider_job_id, **kwargs
                 )
@@ -261,7 +299,8 @@ class OpenAIProvider:
 
     async def cancel_job(self, provider_job_id: str) -> ProviderJob:
         try:
-            job = await self._client.fine_tuning.jobs.cancel(provider_job_id)
+            with counted_call("fine_tuning.jobs.cancel"):
+                job = await self._client.fine_tuning.jobs.cancel(provider_job_id)
         except openai.BadRequestError:
             # Already terminal: report what it is now instead of failing the cleanup.
             return await self.get_job(provider_job_id)
@@ -270,4 +309,4 @@ class OpenAIProvider:
         return _to_provider_job(job)
 
     async def ping(self) -> None:
-        await _call(lambda: self._client.models.list())
+        await _call("models.list", lambda: self._client.models.list())

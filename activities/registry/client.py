@@ -36,6 +36,7 @@ from activities.registry.errors import (
     RegistryUnavailable,
     RegistryVersionConflict,
 )
+from core.metrics import REGISTRY_REQUESTS
 
 __all__ = [
     "Binding",
@@ -144,6 +145,17 @@ def version_hash(fine_tuned_model_id: str) -> str:
     return hashlib.sha256(fine_tuned_model_id.encode("utf-8")).hexdigest()
 
 
+def operation_name(method: str, path: str) -> str:
+    """`GET /models/{id}/versions`: the path's shape, so the metric's labels stay few."""
+    parts = path.strip("/").split("/")
+    for i, part in enumerate(parts):
+        if part.isdigit():
+            parts[i] = "{id}"
+        elif i > 0 and parts[i - 1] == "name":
+            parts[i] = "{name}"
+    return f"{method} /{'/'.join(parts)}"
+
+
 def _major(version: str) -> int | None:
     head = version.split(".", 1)[0]
     return int(head) if head.isdigit() else None
@@ -221,15 +233,19 @@ class RegistryClient:
         params: dict[str, Any] | None = None,
     ) -> Any:
         what = f"{method} {path}"
+        operation = operation_name(method, path)
         try:
             response = await self._http.request(method, path, json=json, params=params)
         except httpx.TimeoutException as exc:
+            REGISTRY_REQUESTS.labels(operation, "timeout").inc()
             raise RegistryUnavailable(None, f"{what}: registry timed out") from exc
         except httpx.TransportError as exc:
+            REGISTRY_REQUESTS.labels(operation, "connection_error").inc()
             raise RegistryUnavailable(
                 None, self._scrub(f"{what}: cannot reach the registry ({type(exc).__name__})")
             ) from exc
         status = response.status_code
+        REGISTRY_REQUESTS.labels(operation, str(status)).inc()
         logger.debug("registry %s -> %s", what, status)
         if status >= 400:
             message = self._scrub(_error_message(response))
