@@ -7,6 +7,7 @@ from openai import AsyncOpenAI
 
 from activities.providers.base import FineTuningProvider
 from activities.providers.openai_provider import OpenAIProvider, make_openai_client
+from activities.registry.client import RegistryClient
 from core.db import open_database
 from core.models import Provider
 from core.settings import Settings
@@ -23,6 +24,24 @@ class ActivityDeps:
         self._openai: AsyncOpenAI | None = None
         self._openai_key: str | None = None
         self._retired: list[AsyncOpenAI] = []
+        self._registry: RegistryClient | None = None
+        self._registry_key: str | None = None
+        self._retired_registries: list[RegistryClient] = []
+
+    @property
+    def registry(self) -> RegistryClient:
+        """One pooled registry client per worker, rebuilt when its key is rotated."""
+        key = self.settings.registry_api_key()
+        if self._registry is None or key != self._registry_key:
+            if self._registry is not None:
+                self._retired_registries.append(self._registry)
+            self._registry = RegistryClient(
+                self.settings.model_registry_url,
+                key,
+                timeout=self.settings.model_registry_timeout_seconds,
+            )
+            self._registry_key = key
+        return self._registry
 
     @property
     def openai_client(self) -> AsyncOpenAI:
@@ -49,4 +68,6 @@ class ActivityDeps:
     async def close(self) -> None:
         for client in [*self._retired, *([self._openai] if self._openai else [])]:
             await client.close()
+        for registry in [*self._retired_registries, *([self._registry] if self._registry else [])]:
+            await registry.aclose()
         await self.pool.close()

@@ -14,11 +14,11 @@ from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
 from activities.promotion_gate import GateDecision, compare, decide, gate_policy
-from activities.registry.client import RegistryClient
+from activities.registry.client import Binding, Model, Version
 from activities.registry.errors import RegistryClientError, RegistryUnavailable
 from activities.store import evaluations, jobs, promotions
 from core.metrics import timed_step
-from core.models import JobStage
+from core.models import JobStage, JobStatus
 from core.steps import PromoteInput, PromotionOutcome
 
 # Our provider names -> the registry's binding provider enum.
@@ -67,10 +67,45 @@ class PromotionActivities:
             compared_on=compared_on,
         )
 
+    async def _register(
+        self, job: asyncpg.Record, evaluation: asyncpg.Record | None, model_id: str
+    ) -> tuple[Model, Version, Binding]:
+        """Find-or-create model, version and binding: each call is safe to repeat."""
+        registry = self._deps.registry
+        model = await registry.ensure_model(
+            registry_model_name(job["tenant_id"], job["name"]),
+            task="generation",
+            description=job["description"],
+        )
+        version = await registry.ensure_version(
+            model.id,
+            fine_tuned_model_id=model_id,
+            eval_score=(evaluation["overall_score"] if evaluation else None),
+            artifact_uri=(
+                f"{self._deps.settings.public_base_url}/trainer/jobs/{job['id']}/model-card"
+            ),
+            model_type="fine-tuned-chat",
+            framework=job["provider"],
+        )
+        binding = await registry.ensure_binding(
+            version.id,
+            provider=REGISTRY_PROVIDER.get(job["provider"], job["provider"]),
+            provider_model_id=model_id,
+            status="active",
+        )
+        return model, version, binding
+
     @activity.defn(name="promote_model")
     @timed_step
     async def promote_model(self, req: PromoteInput) -> PromotionOutcome:
-        pool, settings = self._deps.pool, self._deps.settings
+        outcome = await self._promote(req)
+        if req.complete_job:
+            # The job's last step records its end itself: no extra bookkeeping activity.
+            await jobs.finish(self._deps.pool, req.job_id, JobStatus.completed)
+        return outcome
+
+    async def _promote(self, req: PromoteInput) -> PromotionOutcome:
+        pool = self._deps.pool
         job = await jobs.load_job(pool, req.job_id)
         evaluation = (
             await evaluations.load_evaluation(pool, req.evaluation_id)
@@ -120,32 +155,7 @@ class PromotionActivities:
         reason = str(req.metadata.get("promotion_reason") or (
             "forced promotion" if req.force else "passed all evaluation thresholds"))
         try:
-            async with RegistryClient(
-                settings.model_registry_url,
-                settings.registry_api_key(),
-                timeout=settings.model_registry_timeout_seconds,
-            ) as registry:
-                model = await registry.ensure_model(
-                    registry_model_name(job["tenant_id"], job["name"]),
-                    task="generation",
-                    description=job["description"],
-                )
-                version = await registry.ensure_version(
-                    model.id,
-                    fine_tuned_model_id=model_id,
-                    eval_score=(evaluation["overall_score"] if evaluation else None),
-                    artifact_uri=(
-                        f"{settings.public_base_url}/trainer/jobs/{req.job_id}/model-card"
-                    ),
-                    model_type="fine-tuned-chat",
-                    framework=job["provider"],
-                )
-                binding = await registry.ensure_binding(
-                    version.id,
-                    provider=REGISTRY_PROVIDER.get(job["provider"], job["provider"]),
-                    provider_model_id=model_id,
-                    status="active",
-                )
+            model, version, binding = await self._register(job, evaluation, model_id)
         except RegistryUnavailable as err:
             # Retried by Temporal with backoff: an outage delays promotion, never loses it.
             raise ApplicationError(

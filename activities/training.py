@@ -25,7 +25,7 @@ from activities.evaluation.contamination import TrainingFingerprints
 from activities.providers.base import FineTuningProvider, ProviderError, ProviderJob
 from activities.store import jobs
 from activities.store.fingerprints import save_fingerprints
-from core.metrics import record_job_finished, record_training, timed_step
+from core.metrics import record_training, timed_step
 from core.models import JobStage, JobStatus, TrainingConfig, TrainingMethod, TrainingProgress
 from core.pricing import training_cost_usd
 from core.settings import Settings
@@ -387,14 +387,10 @@ class TrainingActivities:
     @activity.defn(name="finish_job")
     @timed_step
     async def finish_job(self, finish: FinishJobInput) -> None:
-        job = await jobs.load_job(self._deps.pool, finish.job_id)
-        await jobs.set_status(
+        await jobs.finish(
             self._deps.pool,
             finish.job_id,
             finish.status,
-            JobStage.done,
             error_message=finish.error_message,
             error_code=finish.error_code,
         )
-        if not JobStatus(job["status"]).is_terminal:  # a retried finish counts once
-            record_job_finished(finish.status.value, job["tenant_id"])

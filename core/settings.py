@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     eval_run_baseline: bool = True
     # Cap on samples per suite (None = all); for smoke runs and benchmarks.
     eval_max_samples_per_suite: int | None = None
+    # Evaluations needing fewer model calls than this run in one activity; larger ones fan
+    # out, one activity per suite and model, so several workers share them.
+    eval_fan_out_min_calls: int = 150
 
     # Evaluation mechanics: SDK retries per call for 429/5xx/timeouts (honouring
     # Retry-After; sized for rate-limit storms), the longest pause an x-ratelimit reset
@@ -111,6 +114,11 @@ class Settings(BaseSettings):
     base_model_shutdown_window_days: int = 30
 
     log_level: str = "INFO"
+
+    # The worker's Prometheus endpoints (0 disables one): our own metrics, and the Temporal
+    # SDK's worker metrics (task slots, poll and schedule latencies), on another port.
+    worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
+    temporal_sdk_metrics_port: int = Field(default=9465, ge=0, le=65535)
 
     # API authentication. `disabled` exists for local development only.
     auth_mode: Literal["jwt", "disabled"] = "jwt"

@@ -66,6 +66,8 @@ class StartEvaluationInput(BaseModel):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     weights: ScoreWeights = Field(default_factory=ScoreWeights)
     mark_job_evaluating: bool = False
+    # In the training workflow a failed evaluation ends the job: record that right away.
+    complete_job_unless_passed: bool = False
 
 
 class EvaluationPlan(BaseModel):
@@ -75,6 +77,8 @@ class EvaluationPlan(BaseModel):
     concurrency: int
     timeout_seconds: float
     parallel: bool = True
+    # Set when the evaluation was small enough to grade inside the planning activity.
+    summary: EvaluationSummary | None = None
 
 
 class SuiteTask(BaseModel):
@@ -93,6 +97,8 @@ class FinishEvaluationInput(BaseModel):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     weights: ScoreWeights = Field(default_factory=ScoreWeights)
     error_message: str | None = None
+    job_id: str | None = None
+    complete_job_unless_passed: bool = False
 
 
 class PromoteInput(BaseModel):
@@ -101,6 +107,7 @@ class PromoteInput(BaseModel):
     evaluation_id: str | None
     force: bool = False
     metadata: dict[str, Any] = Field(default_factory=dict)
+    complete_job: bool = False  # the training workflow's last step marks the job completed
 
 
 class PromotionOutcome(BaseModel):

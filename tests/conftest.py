@@ -132,6 +132,7 @@ def settings(
         launch_timeout_seconds=10.0,
         eval_concurrency=16,
         database_pool_max=5,
+        eval_fan_out_min_calls=0,  # exercise the fan-out; one test covers the inline path
         auth_mode="jwt",
         jwt_secret=SecretStr(TEST_JWT_SECRET),
     )

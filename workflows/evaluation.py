@@ -55,13 +55,18 @@ async def _run_suites(
 
 async def evaluate(start: StartEvaluationInput) -> EvaluationSummary:
     """Plan, grade every suite for the candidate and the baseline, then summarise."""
+    # Small evaluations are graded inside this activity, so it may take up to the
+    # harness timeout; large ones only plan here and fan out below.
+    harness_timeout = float(start.harness_config.get("timeout") or 600)
     plan = await workflow.execute_activity(
         "start_evaluation",
         start,
         result_type=EvaluationPlan,
-        start_to_close_timeout=BOOKKEEPING_TIMEOUT,
+        start_to_close_timeout=BOOKKEEPING_TIMEOUT + timedelta(seconds=harness_timeout),
         retry_policy=QUICK_RETRY,
     )
+    if plan.summary is not None:
+        return plan.summary
     error_message = None
     candidate: list[SuiteScore] = []
     baseline: list[SuiteScore] = []
@@ -93,6 +98,8 @@ async def evaluate(start: StartEvaluationInput) -> EvaluationSummary:
             thresholds=start.thresholds,
             weights=start.weights,
             error_message=error_message,
+            job_id=start.job_id,
+            complete_job_unless_passed=start.complete_job_unless_passed,
         ),
         result_type=EvaluationSummary,
         start_to_close_timeout=BOOKKEEPING_TIMEOUT,

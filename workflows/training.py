@@ -173,6 +173,7 @@ class TrainingJobWorkflow:
                 thresholds=inp.thresholds,
                 weights=inp.weights,
                 mark_job_evaluating=True,
+                complete_job_unless_passed=True,
             )
         )
         self._state.evaluation = summary
@@ -191,6 +192,7 @@ class TrainingJobWorkflow:
                     job_id=inp.job_id,
                     evaluation_id=evaluation_id,
                     metadata=metadata,
+                    complete_job=True,
                 ),
                 result_type=PromotionOutcome,
                 start_to_close_timeout=timedelta(seconds=timeouts.promote_seconds),
@@ -202,7 +204,8 @@ class TrainingJobWorkflow:
         else:
             # Failing thresholds is an evaluation result, not a job failure.
             self._state.promoted = False
-        await self._finish(JobStatus.completed)
+        # The last step (promotion, or the failed evaluation) already recorded the end.
+        self._mark_finished(JobStatus.completed)
 
     async def _wait_for_training(self, inp: TrainingJobInput, provider_job_id: str) -> WaitResult:
         """Poll in rounds so the live state refreshes without bloating history."""
@@ -304,6 +307,15 @@ class TrainingJobWorkflow:
             start_to_close_timeout=BOOKKEEPING_TIMEOUT,
             retry_policy=QUICK_RETRY,
         )
+        self._mark_finished(status, error_code=error_code, error_message=error_message)
+
+    def _mark_finished(
+        self,
+        status: JobStatus,
+        *,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
         self._state.error_code = error_code
         self._state.error_message = error_message
         self._set_status(status, JobStage.done)

@@ -143,13 +143,99 @@ class EvaluationActivities:
         )
         if start.mark_job_evaluating:
             await jobs.set_status(pool, start.job_id, JobStatus.evaluating, JobStage.evaluating)
-        return EvaluationPlan(
+        plan = EvaluationPlan(
             model=model,
             baseline_model=baseline,
             suites=suites,
             concurrency=self._deps.settings.eval_concurrency,
             timeout_seconds=float(start.harness_config.get("timeout") or 600),
             parallel=bool(start.harness_config.get("parallel", True)),
+        )
+        calls = self._model_calls(plan, start.harness_config)
+        if calls < self._deps.settings.eval_fan_out_min_calls:
+            try:
+                async with asyncio.timeout(plan.timeout_seconds):
+                    plan.summary = await self._grade_inline(start, plan)
+            except TimeoutError:
+                # As with a suite that times out in the fan-out: the evaluation is `error`.
+                plan.summary = await self._summarise(
+                    FinishEvaluationInput(
+                        evaluation_id=start.evaluation_id,
+                        suites=[],
+                        thresholds=start.thresholds,
+                        weights=start.weights,
+                        error_message="evaluation did not finish within "
+                        f"harness_config.timeout ({plan.timeout_seconds:g}s)",
+                        job_id=start.job_id,
+                        complete_job_unless_passed=start.complete_job_unless_passed,
+                    )
+                )
+        return plan
+
+    def _model_calls(self, plan: EvaluationPlan, harness_config: dict[str, Any]) -> float:
+        """Samples to send to models; suites fetched by URI count as large (unknown size)."""
+        custom = _custom_suites(harness_config)
+        limit = self._deps.settings.eval_max_samples_per_suite
+        total = 0.0
+        for ref in plan.suites:
+            if ref.name in custom:
+                if is_uri_entry(custom[ref.name]):
+                    return float("inf")
+                size = len(inline_suite(ref.name, custom[ref.name]).samples)
+            else:
+                size = len(load_builtin_suite(ref.name).samples)
+            total += size if limit is None else min(size, limit)
+        return total * (2 if plan.baseline_model else 1)
+
+    async def _grade_inline(
+        self, start: StartEvaluationInput, plan: EvaluationPlan
+    ) -> EvaluationSummary:
+        """A small evaluation, graded here: same grading and records, fewer activities."""
+        roles = [("candidate", plan.model)]
+        if plan.baseline_model:
+            roles.append(("baseline", plan.baseline_model))
+        tasks = [
+            SuiteTask(
+                evaluation_id=start.evaluation_id, suite=suite, model=model, role=role,
+                concurrency=plan.concurrency, timeout_seconds=plan.timeout_seconds,
+            )
+            for role, model in roles
+            for suite in plan.suites
+        ]
+        if plan.parallel:
+            outcomes = await asyncio.gather(
+                *(self._grade(t) for t in tasks), return_exceptions=True
+            )
+        else:
+            outcomes = []
+            for task in tasks:
+                try:
+                    outcomes.append(await self._grade(task))
+                except ApplicationError as err:
+                    outcomes.append(err)
+                    break
+        error_message = None
+        for outcome in outcomes:
+            if isinstance(outcome, ApplicationError) and outcome.non_retryable:
+                error_message = outcome.message  # a suite that cannot run: evaluation error
+            elif isinstance(outcome, BaseException):
+                raise outcome  # transient: retry the activity
+        by_role = {
+            role: [s for t, s in zip(tasks, outcomes, strict=False)
+                   if t.role == role and isinstance(s, SuiteScore)]
+            for role, _ in roles
+        }
+        return await self._summarise(
+            FinishEvaluationInput(
+                evaluation_id=start.evaluation_id,
+                suites=by_role.get("candidate", []) if error_message is None else [],
+                baseline_suites=by_role.get("baseline", []) if error_message is None else [],
+                thresholds=start.thresholds,
+                weights=start.weights,
+                error_message=error_message,
+                job_id=start.job_id,
+                complete_job_unless_passed=start.complete_job_unless_passed,
+            )
         )
 
     async def _load_suite(self, evaluation: asyncpg.Record, ref: SuiteRef) -> Suite:
@@ -210,6 +296,9 @@ class EvaluationActivities:
     @activity.defn(name="run_evaluation_suite")
     @timed_step
     async def run_evaluation_suite(self, task: SuiteTask) -> SuiteScore:
+        return await self._grade(task)
+
+    async def _grade(self, task: SuiteTask) -> SuiteScore:
         settings = self._deps.settings
         evaluation = await evaluations.load_evaluation(self._deps.pool, task.evaluation_id)
         suite = await self._load_suite(evaluation, task.suite)
@@ -257,6 +346,9 @@ class EvaluationActivities:
     @activity.defn(name="finish_evaluation")
     @timed_step
     async def finish_evaluation(self, finish: FinishEvaluationInput) -> EvaluationSummary:
+        return await self._summarise(finish)
+
+    async def _summarise(self, finish: FinishEvaluationInput) -> EvaluationSummary:
         pool = self._deps.pool
         deltas = []
         if finish.baseline_suites:
@@ -283,6 +375,9 @@ class EvaluationActivities:
                 update={"status": "error", "passed": False, "error_message": message}
             )
         await evaluations.finish_evaluation(pool, finish.evaluation_id, summary)
+        if finish.complete_job_unless_passed and finish.job_id and not summary.passed:
+            # Nothing follows a failed evaluation in the training workflow: the job ends here.
+            await jobs.finish(pool, finish.job_id, JobStatus.completed)
         record_evaluation(
             summary.status,
             {

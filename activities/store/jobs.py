@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from activities.providers.base import ProviderEvent
+from core.metrics import record_job_finished
 from core.models import JobStage, JobStatus, TrainingProgress
 
 
@@ -51,6 +52,37 @@ async def set_status(
         error_message,
         error_code,
     )
+    return row is not None
+
+
+async def finish(
+    pool: asyncpg.Pool,
+    job_id: str,
+    status: JobStatus,
+    *,
+    error_message: str | None = None,
+    error_code: str | None = None,
+) -> bool:
+    """End the job with a terminal `status`; True only for the write that ended it (so a
+    retried step counts its job once in the metrics)."""
+    assert status.is_terminal
+    row = await pool.fetchrow(
+        """
+        UPDATE jobs SET
+            status = $2, status_rank = 9, stage = 'done', updated_at = now(),
+            completed_at = now(),
+            error_message = COALESCE($3, error_message),
+            error_code = COALESCE($4, error_code)
+        WHERE id = $1 AND status_rank < 9
+        RETURNING tenant_id
+        """,
+        job_id,
+        status.value,
+        error_message,
+        error_code,
+    )
+    if row is not None:
+        record_job_finished(status.value, row["tenant_id"])
     return row is not None
 
 

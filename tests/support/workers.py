@@ -41,9 +41,11 @@ class WorkerProcesses:
     def __init__(self) -> None:
         self.started: list[asyncio.subprocess.Process] = []
 
-    async def start(self, settings: Settings) -> asyncio.subprocess.Process:
+    async def start(
+        self, settings: Settings, extra_env: dict[str, str] | None = None
+    ) -> asyncio.subprocess.Process:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "worker.py", cwd=REPO, env=worker_env(settings)
+            sys.executable, "worker.py", cwd=REPO, env={**worker_env(settings), **(extra_env or {})}
         )
         self.started.append(proc)
         return proc
