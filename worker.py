@@ -7,12 +7,16 @@ import logging
 import signal
 from datetime import timedelta
 
+import prometheus_client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.deps import ActivityDeps
 from activities.evaluation.activities import EvaluationActivities
+from activities.log_context import ActivityLogContext
 from activities.promotion import PromotionActivities
 from activities.training import TrainingActivities
+from core.logging import configure_logging
 from core.settings import Settings, get_settings
 from workflows.connection import connect
 from workflows.datasets import DatasetCheckWorkflow
@@ -42,8 +46,25 @@ def activities_for(deps: ActivityDeps) -> list[object]:
     ]
 
 
+def sdk_metrics_runtime(port: int) -> Runtime | None:
+    """A Temporal runtime exporting the SDK's own metrics on `port` (0: the default one)."""
+    if not port:
+        return None
+    prometheus = PrometheusConfig(bind_address=f"0.0.0.0:{port}", durations_as_seconds=True)
+    return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
+
+
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    log = logging.getLogger("worker")
+    metrics_server = None
+    if settings.worker_metrics_port:
+        metrics_server, _ = prometheus_client.start_http_server(settings.worker_metrics_port)
+        log.info("worker metrics on :%d/metrics", settings.worker_metrics_port)
+    client = await connect(
+        settings.temporal_address,
+        settings.temporal_namespace,
+        runtime=sdk_metrics_runtime(settings.temporal_sdk_metrics_port),
+    )
     deps = await ActivityDeps.open(settings)
     try:
         worker = Worker(
@@ -51,20 +72,21 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             task_queue=settings.temporal_task_queue,
             workflows=WORKFLOWS,
             activities=activities_for(deps),
+            interceptors=[ActivityLogContext()],
             graceful_shutdown_timeout=timedelta(seconds=10),
         )
         async with worker:
-            logging.getLogger("worker").info(
-                "worker running on task queue %s", settings.temporal_task_queue
-            )
+            log.info("worker running on task queue %s", settings.temporal_task_queue)
             await stop.wait()
     finally:
         await deps.close()
+        if metrics_server is not None:
+            metrics_server.shutdown()
 
 
 def main() -> None:
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level)
+    configure_logging(settings.log_level, service="model-trainer-worker")
     stop = asyncio.Event()
 
     async def runner() -> None:

@@ -12,9 +12,20 @@ from fastapi import FastAPI
 from activities.providers.openai_provider import make_openai_client
 from api.auth import warn_if_disabled
 from api.errors import install_error_handlers
-from api.routers import approvals, datasets, evaluations, health, jobs, metrics_view, promotions
+from api.request_context import RequestContextMiddleware
+from api.routers import (
+    approvals,
+    datasets,
+    evaluations,
+    health,
+    jobs,
+    metrics_view,
+    observability,
+    promotions,
+)
 from api.state import AppState
 from core.db import open_database
+from core.logging import configure_logging
 from core.settings import Settings, get_settings
 from workflows.connection import connect
 
@@ -33,6 +44,8 @@ Registry ids are the registry's integers, returned as strings.
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    # Here rather than at import: `uvicorn --factory` has configured its loggers by now.
+    configure_logging(settings.log_level, service="model-trainer-api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,4 +77,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(metrics_view.router)
     app.include_router(datasets.router)
+    app.include_router(observability.router)
+    app.add_middleware(RequestContextMiddleware)
     return app

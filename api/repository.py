@@ -6,6 +6,7 @@ tenant's rows are simply not found.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -203,12 +204,18 @@ async def list_events(
     return list(rows), int(total)
 
 
-async def service_stats(pool: asyncpg.Pool, tenant: str | None) -> asyncpg.Record:
+async def service_stats(
+    pool: asyncpg.Pool, tenant: str | None, since: datetime | None = None
+) -> asyncpg.Record:
+    """The contract's totals over jobs, evaluations and promotions created since `since`."""
     return await pool.fetchrow(
         """
-        WITH j AS (SELECT * FROM jobs WHERE $1::text IS NULL OR tenant_id = $1),
-             e AS (SELECT * FROM evaluations WHERE $1::text IS NULL OR tenant_id = $1),
-             p AS (SELECT * FROM promotions WHERE $1::text IS NULL OR tenant_id = $1)
+        WITH j AS (SELECT * FROM jobs WHERE ($1::text IS NULL OR tenant_id = $1)
+                       AND ($2::timestamptz IS NULL OR created_at >= $2)),
+             e AS (SELECT * FROM evaluations WHERE ($1::text IS NULL OR tenant_id = $1)
+                       AND ($2::timestamptz IS NULL OR created_at >= $2)),
+             p AS (SELECT * FROM promotions WHERE ($1::text IS NULL OR tenant_id = $1)
+                       AND ($2::timestamptz IS NULL OR created_at >= $2))
         SELECT
             (SELECT count(*) FROM j) AS total_jobs,
             (SELECT count(*) FROM j WHERE status IN
@@ -225,4 +232,50 @@ async def service_stats(pool: asyncpg.Pool, tenant: str | None) -> asyncpg.Recor
             (SELECT COALESCE(sum(training_cost), 0)::float8 FROM j) AS total_training_cost
         """,
         tenant,
+        since,
+    )
+
+
+# Columns a usage breakdown may group by (interpolated into SQL: never from input).
+BREAKDOWN_COLUMNS = frozenset({"tenant_id", "base_model"})
+
+
+async def usage_breakdown(
+    pool: asyncpg.Pool, column: str, tenant: str | None, since: datetime | None = None
+) -> list[asyncpg.Record]:
+    """Per value of `column`: jobs by status, training cost and trained tokens."""
+    if column not in BREAKDOWN_COLUMNS:
+        raise ValueError(f"cannot break usage down by {column!r}")
+    return await pool.fetch(
+        f"""
+        WITH by_status AS (
+            SELECT {column} AS key, status, count(*) AS jobs,
+                   COALESCE(sum(training_cost), 0) AS cost,
+                   COALESCE(sum(training_tokens), 0) AS tokens
+            FROM jobs
+            WHERE ($1::text IS NULL OR tenant_id = $1)
+              AND ($2::timestamptz IS NULL OR created_at >= $2)
+            GROUP BY {column}, status
+        )
+        SELECT key, sum(jobs)::bigint AS total_jobs,
+               jsonb_object_agg(status, jobs) AS jobs_by_status,
+               sum(cost)::float8 AS training_cost,
+               sum(tokens)::bigint AS training_tokens
+        FROM by_status
+        GROUP BY key
+        ORDER BY key
+        """,
+        tenant,
+        since,
+    )
+
+
+async def jobs_by_stage(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    """Unfinished jobs per stage and how long the oldest has gone without a change."""
+    return await pool.fetch(
+        """
+        SELECT stage, count(*)::int AS jobs, max(now() - updated_at) AS oldest
+        FROM jobs WHERE status_rank < 9
+        GROUP BY stage
+        """
     )

@@ -247,6 +247,21 @@ class JobEventList(BaseModel):
     limit: int
 
 
+class UsageBreakdown(BaseModel):
+    total_jobs: int
+    jobs_by_status: dict[str, int] = Field(description="Job count per status (only those seen).")
+    training_cost: float = Field(description="Training cost in US dollars.")
+    training_tokens: int
+
+
+class TenantUsage(UsageBreakdown):
+    tenant_id: str
+
+
+class BaseModelUsage(UsageBreakdown):
+    base_model: str
+
+
 class ServiceStats(BaseModel):
     total_jobs: int
     active_jobs: int
@@ -259,6 +274,11 @@ class ServiceStats(BaseModel):
     successful_promotions: int
     average_training_time: float | None
     total_training_cost: float
+    since: datetime | None = Field(
+        default=None, description="Only jobs, evaluations and promotions created since then."
+    )
+    by_tenant: list[TenantUsage] = Field(default_factory=list)
+    by_base_model: list[BaseModelUsage] = Field(default_factory=list)
 
 
 class HealthChecks(BaseModel):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 
 from workflows.search_attributes import ALL_KEYS
 
 
-async def connect(address: str, namespace: str) -> Client:
+async def connect(address: str, namespace: str, runtime: Runtime | None = None) -> Client:
+    """`runtime` carries the SDK's telemetry (e.g. its Prometheus endpoint); None: default."""
     return await Client.connect(
-        address, namespace=namespace, data_converter=pydantic_data_converter
+        address, namespace=namespace, data_converter=pydantic_data_converter, runtime=runtime
     )
 
 

@@ -3,20 +3,35 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+import asyncpg
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from api.auth import READ, Caller, require
-from api.repository import service_stats
-from api.schemas import HealthChecks, HealthResponse, ServiceStats
+from api.repository import service_stats, usage_breakdown
+from api.schemas import (
+    BaseModelUsage,
+    HealthChecks,
+    HealthResponse,
+    ServiceStats,
+    TenantUsage,
+)
 from api.state import AppState, app_state
 
 router = APIRouter(tags=["Health"])
 
 StateDep = Annotated[AppState, Depends(app_state)]
 CallerDep = Annotated[Caller, Depends(require(READ))]
+SinceQuery = Annotated[
+    datetime | None,
+    Query(
+        description="ISO 8601 date-time: count only jobs, evaluations and promotions created "
+        "since then (without an offset, UTC).",
+    ),
+]
 CHECK_TIMEOUT_SECONDS = 3.0
 SERVICE_VERSION = "1.0.0"
 
@@ -49,16 +64,35 @@ async def health(st: StateDep) -> JSONResponse:
     return JSONResponse(status_code=200 if healthy else 503, content=body.model_dump())
 
 
-async def _stats(st: AppState, caller: Caller) -> ServiceStats:
-    row = await service_stats(st.pool, caller.tenant_filter())
-    return ServiceStats(**dict(row))
+async def _stats(st: AppState, caller: Caller, since: datetime | None) -> ServiceStats:
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    tenant = caller.tenant_filter()
+    row, tenants, models = await asyncio.gather(
+        service_stats(st.pool, tenant, since),
+        usage_breakdown(st.pool, "tenant_id", tenant, since),
+        usage_breakdown(st.pool, "base_model", tenant, since),
+    )
+    return ServiceStats(
+        **dict(row),
+        since=since,
+        by_tenant=[TenantUsage(tenant_id=r["key"], **_usage(r)) for r in tenants],
+        by_base_model=[BaseModelUsage(base_model=r["key"], **_usage(r)) for r in models],
+    )
+
+
+def _usage(row: asyncpg.Record) -> dict[str, Any]:
+    fields = ("total_jobs", "jobs_by_status", "training_cost", "training_tokens")
+    return {name: row[name] for name in fields}
 
 
 @router.get("/trainer/stats", response_model=ServiceStats, summary="Get service statistics")
-async def trainer_stats(caller: CallerDep, st: StateDep) -> ServiceStats:
-    return await _stats(st, caller)
+async def trainer_stats(
+    caller: CallerDep, st: StateDep, since: SinceQuery = None
+) -> ServiceStats:
+    return await _stats(st, caller, since)
 
 
 @router.get("/stats", response_model=ServiceStats, summary="Get service statistics (alias)")
-async def stats(caller: CallerDep, st: StateDep) -> ServiceStats:
-    return await _stats(st, caller)
+async def stats(caller: CallerDep, st: StateDep, since: SinceQuery = None) -> ServiceStats:
+    return await _stats(st, caller, since)
