@@ -98,15 +98,19 @@ async def run(api: httpx.AsyncClient) -> Run:
 
 @pytest.fixture
 def captured_logs() -> Iterator[io.StringIO]:
-    """JSON lines written by any logger while the test runs."""
+    """JSON lines written by any logger while the test runs (access lines even when the
+    environment's LOG_LEVEL is above INFO)."""
     stream = io.StringIO()
     handler = json_handler("test", stream)
-    root = logging.getLogger()
+    root, access = logging.getLogger(), logging.getLogger("api.access")
+    level = access.level
+    access.setLevel(logging.INFO)
     root.addHandler(handler)
     try:
         yield stream
     finally:
         root.removeHandler(handler)
+        access.setLevel(level)
 
 
 def json_lines(stream: io.StringIO) -> list[dict[str, Any]]:
