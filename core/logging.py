@@ -55,6 +55,11 @@ def _leading_keys_first(_: WrappedLogger, __: str, event: EventDict) -> EventDic
     return ordered
 
 
+def _drop_terminal_colours(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    event.pop("color_message", None)  # uvicorn's ANSI-coloured copy of the message
+    return event
+
+
 def _service(name: str) -> Processor:
     def add(_: WrappedLogger, __: str, event: MutableMapping[str, Any]) -> EventDict:
         event.setdefault("service", name)
@@ -76,7 +81,11 @@ def _shared_processors(service: str) -> list[Processor]:
 def json_formatter(service: str) -> logging.Formatter:
     """The formatter that renders stdlib and structlog records as one JSON line each."""
     return structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*_shared_processors(service), structlog.stdlib.ExtraAdder()],
+        foreign_pre_chain=[
+            *_shared_processors(service),
+            structlog.stdlib.ExtraAdder(),
+            _drop_terminal_colours,
+        ],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
