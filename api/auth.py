@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated
 
 import jwt
+import structlog
 from fastapi import Depends, Request
 
 from api.errors import ApiError
@@ -106,7 +107,10 @@ async def current_caller(request: Request) -> Caller:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized("missing bearer token")
-    return caller_from_token(settings, token.strip())
+    caller = caller_from_token(settings, token.strip())
+    # Every log line of this request names the tenant (never the token).
+    structlog.contextvars.bind_contextvars(tenant_id=caller.tenant)
+    return caller
 
 
 def require(role: str) -> Callable[..., Awaitable[Caller]]:

@@ -274,7 +274,7 @@ async def jobs_by_stage(pool: asyncpg.Pool) -> list[asyncpg.Record]:
     """Unfinished jobs per stage and how long the oldest has gone without a change."""
     return await pool.fetch(
         """
-        SELECT stage, count(*)::int AS jobs, max(now() - updated_at) AS oldest
+        SELECT stage, count(*)::int AS jobs, max(now() - stage_changed_at) AS oldest
         FROM jobs WHERE status_rank < 9
         GROUP BY stage
         """

@@ -171,7 +171,7 @@ async def test_stage_gauges_read_unfinished_jobs_from_the_database(
             """
             INSERT INTO jobs (id, tenant_id, name, provider, base_model, dataset_uri, config,
                               policy, datasheet, workflow_id, status, status_rank, stage,
-                              updated_at)
+                              stage_changed_at)
             VALUES ($1, 'obs-gauge', 'gauge', 'openai', 'gpt-4o-mini-2024-07-18', 'x.jsonl',
                     '{}', '{}', '{}', $2, 'evaluating', 3, 'awaiting_approval',
                     now() - interval '1 hour')

@@ -37,6 +37,7 @@ async def set_status(
         """
         UPDATE jobs SET
             status = $2, status_rank = $3, stage = $4, updated_at = now(),
+            stage_changed_at = CASE WHEN stage <> $4 THEN now() ELSE stage_changed_at END,
             started_at = CASE WHEN $3 >= 1 THEN COALESCE(started_at, now()) ELSE started_at END,
             completed_at = CASE WHEN $3 = 9 THEN COALESCE(completed_at, now())
                                 ELSE completed_at END,
@@ -70,6 +71,7 @@ async def finish(
         """
         UPDATE jobs SET
             status = $2, status_rank = 9, stage = 'done', updated_at = now(),
+            stage_changed_at = now(),
             completed_at = now(),
             error_message = COALESCE($3, error_message),
             error_code = COALESCE($4, error_code)
@@ -88,7 +90,9 @@ async def finish(
 
 async def set_stage(pool: asyncpg.Pool, job_id: str, stage: JobStage) -> None:
     await pool.execute(
-        "UPDATE jobs SET stage = $2, updated_at = now() WHERE id = $1 AND status_rank < 9",
+        "UPDATE jobs SET stage = $2, updated_at = now(), "
+        "stage_changed_at = CASE WHEN stage <> $2 THEN now() ELSE stage_changed_at END "
+        "WHERE id = $1 AND status_rank < 9",
         job_id,
         stage.value,
     )
@@ -131,7 +135,8 @@ async def record_progress(
     """Store the latest progress unless a later step is already recorded."""
     await pool.execute(
         """
-        UPDATE jobs SET progress = $2::jsonb, stage = $3, updated_at = now()
+        UPDATE jobs SET progress = $2::jsonb, stage = $3, updated_at = now(),
+            stage_changed_at = CASE WHEN stage <> $3 THEN now() ELSE stage_changed_at END
         WHERE id = $1 AND status_rank < 9
           AND COALESCE((progress->>'step')::int, -1) <= COALESCE(($2::jsonb->>'step')::int, -1)
         """,

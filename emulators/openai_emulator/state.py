@@ -51,6 +51,9 @@ class Emulator:
         self.faults = FaultRegistry()
         self.calls: Counter[str] = Counter()
         self.deleted_models: set[str] = set()
+        # Indexes so a request costs the same with 5 jobs or 5,000 (benchmarks create many).
+        self._job_by_model: dict[str, Job] = {}
+        self._results_pending: dict[str, Job] = {}
 
     # ---- time ---------------------------------------------------------------------------
 
@@ -61,8 +64,11 @@ class Emulator:
     def tick(self) -> float:
         """Advance to the current time, materialising what finished jobs produced."""
         now = self.now()
-        for job in self.jobs.values():
-            if job.result_file_id is None and job.status(now) == "succeeded":
+        for job in list(self._results_pending.values()):
+            if job.status(now) in ("failed", "cancelled"):
+                del self._results_pending[job.id]
+            elif job.status(now) == "succeeded":
+                del self._results_pending[job.id]
                 stored = self.files.add(
                     filename="step_metrics.csv",
                     purpose="fine-tune-results",
@@ -80,8 +86,16 @@ class Emulator:
         self.faults.clear()
         self.calls.clear()
         self.deleted_models.clear()
+        self._job_by_model.clear()
+        self._results_pending.clear()
 
     # ---- models -------------------------------------------------------------------------
+
+    def fine_tuned_job(self, model: str, now: float) -> Job | None:
+        job = self._job_by_model.get(model)
+        if job is None or model in self.deleted_models or job.status(now) != "succeeded":
+            return None
+        return job
 
     def fine_tuned_models(self, now: float) -> dict[str, Job]:
         return {
@@ -102,7 +116,7 @@ class Emulator:
         base = catalogue.get_base_model(model_id)
         if base is not None:
             return catalogue.base_model_object(base, now)
-        job = self.fine_tuned_models(now).get(model_id)
+        job = self.fine_tuned_job(model_id, now)
         if job is None:
             raise APIError(
                 404, f"The model '{model_id}' does not exist", param="model", code="model_not_found"
@@ -131,7 +145,7 @@ class Emulator:
                 f"You do not have permission to delete the model '{model_id}'.",
                 param="model",
             )
-        if model_id not in self.fine_tuned_models(now):
+        if self.fine_tuned_job(model_id, now) is None:
             raise APIError(
                 404, f"The model '{model_id}' does not exist", param="model", code="model_not_found"
             )
@@ -150,7 +164,7 @@ class Emulator:
                     param="model",
                 )
             return base.resolved_id, None
-        job = self.fine_tuned_models(now).get(model) or self._checkpoint_owner(model, now)
+        job = self.fine_tuned_job(model, now) or self._checkpoint_owner(model, now)
         if job is None:
             raise model_not_found(model)
         return model, job
@@ -186,7 +200,7 @@ class Emulator:
     def _resolve_base(self, model: str, now: float) -> tuple[str, str, list[Example]]:
         """(job.model, root base model, examples inherited from a fine-tuned parent)."""
         if model.startswith("ft:"):
-            parent = self.fine_tuned_models(now).get(model)
+            parent = self.fine_tuned_job(model, now)
             if parent is None:
                 raise model_not_found(model)
             return model, parent.root_model, parent.answer_examples
@@ -271,6 +285,8 @@ class Emulator:
             validation_error=error,
         )
         self.jobs[job.id] = job
+        self._job_by_model[job.fine_tuned_model] = job
+        self._results_pending[job.id] = job
         return job
 
     def cancel_job(self, job_id: str, now: float) -> Job:
