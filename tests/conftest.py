@@ -22,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.deps import ActivityDeps
+from activities.log_context import ActivityLogContext
 from api.app import create_app
 from core.settings import Settings
 from emulators.openai_emulator.app import create_app as create_openai_emulator
@@ -146,6 +147,7 @@ async def worker(temporal_client: Client, settings: Settings) -> AsyncIterator[W
         task_queue=settings.temporal_task_queue,
         workflows=WORKFLOWS,
         activities=activities_for(deps),
+        interceptors=[ActivityLogContext()],
     )
     async with running:
         yield running
