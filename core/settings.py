@@ -51,7 +51,9 @@ class Settings(BaseSettings):
 
     # Datasets: plain paths and file:// URIs must resolve inside this root.
     dataset_root: Path = Path("examples/datasets")
-    dataset_max_bytes: int = 512 * 1024 * 1024
+    # The provider's limit: OpenAI takes up to 8 GB through its Uploads API (files over
+    # 512 MB go that way).
+    dataset_max_bytes: int = 8 * 1024 * 1024 * 1024
 
     # Dataset fetching: s3:// and https:// URIs must fall under an allowed prefix, for all
     # tenants or per tenant (JSON in the env, e.g. '["s3://corpus/", "https://"]'); empty

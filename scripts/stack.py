@@ -698,31 +698,26 @@ async def run_demo(stack: Stack, timeout: float) -> int:
         say(f"Submitted {JOB_FILE.relative_to(REPO)} as job {job['id']}")
         say(f"  workflow {job['workflowId']}: {job.get('temporalUrl') or '-'}")
         say()
-        started = time.monotonic()
-        last_line = ""
-        while True:
-            stack.check_children()
-            response = await api.get(f"/trainer/jobs/{job['id']}")
-            response.raise_for_status()
-            job = response.json()
-            line = progress_line(job)
-            if line != last_line:
-                say(f"[{time.monotonic() - started:6.1f}s] {line}")
-                last_line = line
-            if job["status"] in TERMINAL_STATUSES:
-                break
-            if time.monotonic() - started > timeout:
-                say(f"The job is still {job['status']} after {timeout:.0f}s; giving up.")
-                return 1
-            await asyncio.sleep(POLL_INTERVAL)
-
+        # Progress, the evaluation table and the promotion come from the `trainer` CLI,
+        # the same view a user gets with `trainer watch`.
+        token = stack.auth_headers.get("Authorization", "").removeprefix("Bearer ")
+        watcher = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cli", "watch", job["id"], "--interval", str(POLL_INTERVAL),
+            cwd=REPO,
+            env={**os.environ, "TRAINER_API_URL": stack.api_url, "TRAINER_TOKEN": token},
+        )
+        try:
+            await asyncio.wait_for(watcher.wait(), timeout)
+        except TimeoutError:
+            watcher.kill()
+            await watcher.wait()
+            say(f"The job did not finish within {timeout:.0f}s; giving up.")
+            return 1
+        stack.check_children()
+        response = await api.get(f"/trainer/jobs/{job['id']}")
+        response.raise_for_status()
+        job = response.json()
         print_job(job)
-        response = await api.get(f"/trainer/jobs/{job['id']}/evaluation")
-        if response.status_code == 200:
-            print_evaluation(response.json())
-        else:
-            say()
-            say("Evaluation: none")
         print_promotion(job)
     say()
     say(f"Temporal UI: {job.get('temporalUrl') or '-'}")
