@@ -260,16 +260,10 @@ async def validate_stream(
     on_example: ExampleHook | None = None,
 ) -> ValidationReport:
     """Validate a JSONL byte stream whose chunks may split lines and UTF-8 characters."""
-    validator = DatasetValidator(
-        fmt, max_line_bytes=max_line_bytes, min_examples=min_examples, on_example=on_example
-    )
-    splitter = LineSplitter(max_line_bytes)
+    feed = _ChunkFeed(fmt, max_line_bytes, min_examples, on_example)
     async for chunk in chunks:
-        for line in splitter.push(chunk):
-            _dispatch(validator, line)
-    for line in splitter.close():
-        _dispatch(validator, line)
-    return validator.finish()
+        feed.push(chunk)
+    return feed.finish()
 
 
 def validate_chunks(
@@ -281,16 +275,35 @@ def validate_chunks(
     on_example: ExampleHook | None = None,
 ) -> ValidationReport:
     """Synchronous twin of `validate_stream`, for running in a worker thread."""
-    validator = DatasetValidator(
-        fmt, max_line_bytes=max_line_bytes, min_examples=min_examples, on_example=on_example
-    )
-    splitter = LineSplitter(max_line_bytes)
+    feed = _ChunkFeed(fmt, max_line_bytes, min_examples, on_example)
     for chunk in chunks:
-        for line in splitter.push(chunk):
-            _dispatch(validator, line)
-    for line in splitter.close():
-        _dispatch(validator, line)
-    return validator.finish()
+        feed.push(chunk)
+    return feed.finish()
+
+
+class _ChunkFeed:
+    """Chunks in, lines to the validator, whatever the chunk boundaries."""
+
+    def __init__(
+        self,
+        fmt: DatasetFormat,
+        max_line_bytes: int,
+        min_examples: int,
+        on_example: ExampleHook | None,
+    ) -> None:
+        self._validator = DatasetValidator(
+            fmt, max_line_bytes=max_line_bytes, min_examples=min_examples, on_example=on_example
+        )
+        self._splitter = LineSplitter(max_line_bytes)
+
+    def push(self, chunk: bytes) -> None:
+        for line in self._splitter.push(chunk):
+            _dispatch(self._validator, line)
+
+    def finish(self) -> ValidationReport:
+        for line in self._splitter.close():
+            _dispatch(self._validator, line)
+        return self._validator.finish()
 
 
 def validate_file(
