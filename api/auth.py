@@ -8,6 +8,7 @@ Tenancy is enforced by filtering every query by the caller's tenant; admins see 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -107,7 +108,11 @@ async def current_caller(request: Request) -> Caller:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized("missing bearer token")
-    caller = caller_from_token(settings, token.strip())
+    if settings.jwt_jwks_url:
+        # The JWKS client fetches keys with blocking I/O (then caches them): not on the loop.
+        caller = await asyncio.to_thread(caller_from_token, settings, token.strip())
+    else:
+        caller = caller_from_token(settings, token.strip())
     # Every log line of this request names the tenant (never the token).
     structlog.contextvars.bind_contextvars(tenant_id=caller.tenant)
     return caller

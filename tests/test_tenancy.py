@@ -3,16 +3,19 @@ only its own jobs, evaluations, promotions and stats; another tenant's id answer
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from api.app import create_app
@@ -206,3 +209,29 @@ async def test_unknown_job_and_foreign_job_look_the_same(
     unknown = await client.get(f"/trainer/jobs/{uuid.uuid4()}", headers=beta)
     assert foreign.status_code == unknown.status_code == 404
     assert foreign.json()["detail"] == unknown.json()["detail"]
+
+
+async def test_rs256_tokens_verified_through_a_jwks_url(settings: Settings, worker: object) -> None:
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private_key.public_key()))
+    jwks = FastAPI()
+
+    @jwks.get("/.well-known/jwks.json")
+    async def keys() -> dict[str, Any]:
+        return {"keys": [{**jwk, "kid": "key-1", "use": "sig", "alg": "RS256"}]}
+
+    async with serve_app(jwks) as idp:
+        secured = settings.model_copy(
+            update={"auth_mode": "jwt", "jwt_jwks_url": f"{idp}/.well-known/jwks.json"}
+        )
+        now = int(time.time())
+        claims = {"sub": "svc", "tenant": "tenant_jwks", "roles": READER, "exp": now + 60}
+        good = jwt.encode(claims, private_key, algorithm="RS256", headers={"kid": "key-1"})
+        other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        forged = jwt.encode(claims, other_key, algorithm="RS256", headers={"kid": "key-1"})
+        async with serve_app(create_app(secured)) as url, httpx.AsyncClient(base_url=url) as http:
+            ok = await http.get("/trainer/jobs", headers={"Authorization": f"Bearer {good}"})
+            assert ok.status_code == 200, ok.text
+            assert ok.json()["total"] == 0  # tenant_jwks has no jobs
+            bad = await http.get("/trainer/jobs", headers={"Authorization": f"Bearer {forged}"})
+            assert bad.status_code == 401
