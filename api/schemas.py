@@ -200,6 +200,9 @@ class EvaluationSampleResponse(BaseModel):
     passed: bool | None
     errored: bool
     error: str | None
+    contaminated: bool = Field(
+        default=False, description="excluded: its prompt is in the job's training data"
+    )
 
 
 class EvaluationSampleList(BaseModel):

@@ -520,8 +520,9 @@ async def test_eval_samples_seen_in_training_are_flagged_and_excluded(
     for other, score in suites_of(evaluation).items():
         assert other == "content_accuracy" or score["contaminated"] == 0
     samples = await all_samples(api, evaluation["id"], "candidate")
-    flagged = {s["sample_id"]: s for s in samples if s["score"] is None and not s["errored"]}
+    flagged = {s["sample_id"]: s for s in samples if s["contaminated"]}
     assert set(flagged) == {leaked.id, shouted.id}
+    assert all(s["score"] is None and not s["errored"] for s in flagged.values())
     for sample in flagged.values():
         assert sample["output"] is None and sample["verdicts"] == []
         assert "overlaps the training data" in sample["error"]

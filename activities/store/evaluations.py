@@ -65,12 +65,13 @@ async def save_samples(
         await conn.executemany(
             """
             INSERT INTO evaluation_samples (evaluation_id, role, suite, sample_id, model,
-                input, output, verdicts, score, passed, errored, error)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                input, output, verdicts, score, passed, errored, error, contaminated)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
             ON CONFLICT (evaluation_id, role, suite, sample_id) DO UPDATE SET
                 model = EXCLUDED.model, input = EXCLUDED.input, output = EXCLUDED.output,
                 verdicts = EXCLUDED.verdicts, score = EXCLUDED.score,
-                passed = EXCLUDED.passed, errored = EXCLUDED.errored, error = EXCLUDED.error
+                passed = EXCLUDED.passed, errored = EXCLUDED.errored, error = EXCLUDED.error,
+                contaminated = EXCLUDED.contaminated
             """,
             [
                 (
@@ -86,6 +87,7 @@ async def save_samples(
                     s.get("passed"),
                     bool(s["errored"]),
                     s.get("error"),
+                    bool(s.get("contaminated", False)),
                 )
                 for s in samples
             ],

@@ -201,6 +201,7 @@ async def evaluation_samples(
             role=r["role"], suite=r["suite"], sample_id=r["sample_id"], model=r["model"],
             input=r["input"], output=r["output"], verdicts=r["verdicts"], score=r["score"],
             passed=r["passed"], errored=r["errored"], error=r["error"],
+            contaminated=r["contaminated"],
         )
         for r in rows
     ]
