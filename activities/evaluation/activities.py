@@ -22,12 +22,13 @@ from activities.evaluation.custom_suites import inline_suite, is_uri_entry, pars
 from activities.evaluation.harness import run_suite
 from activities.evaluation.ratelimit import RateLimitGate
 from activities.evaluation.scoring import summarize
+from activities.evaluation.selection import SuiteSelectionError, builtin_selection
 from activities.evaluation.stats import paired_delta
 from activities.evaluation.suite_fetch import fetch_uri_suite
 from activities.evaluation.suites import Suite, list_builtin_suites, load_builtin_suite
 from activities.store import custom_suites, evaluations, fingerprints, jobs, promotions
 from activities.store.completion_cache import PgCompletionCache
-from core.evaluation import EvaluationSummary, SuiteCategory, SuiteScore
+from core.evaluation import EvaluationSummary, SuiteScore
 from core.metrics import record_evaluation, record_samples, timed_step
 from core.models import JobStage, JobStatus
 from core.steps import (
@@ -83,29 +84,16 @@ class EvaluationActivities:
 
     def _plan_suites(self, harness_config: dict[str, Any]) -> list[SuiteRef]:
         settings = self._deps.settings
-        known = set(list_builtin_suites())
         pedagogy = harness_config.get("pedagogy_tests")
         safety = harness_config.get("safety_tests")
         if pedagogy is None and safety is None:
             pedagogy = settings.eval_default_pedagogy_suites
             safety = settings.eval_default_safety_suites
-        refs: list[SuiteRef] = []
-        for field, names, category in (
-            ("pedagogy_tests", pedagogy or [], SuiteCategory.pedagogy),
-            ("safety_tests", safety or [], SuiteCategory.safety),
-        ):
-            for index, name in enumerate(names):
-                if name not in known:
-                    raise _invalid(
-                        f"harness_config.{field}[{index}]: unknown suite '{name}' "
-                        f"(known: {', '.join(sorted(known))})"
-                    )
-                suite = load_builtin_suite(name)
-                if suite.category != category:
-                    raise _invalid(
-                        f"harness_config.{field}[{index}]: '{name}' is a {suite.category} suite"
-                    )
-                refs.append(SuiteRef(name=name, category=category))
+        try:
+            selected = builtin_selection(pedagogy or [], safety or [])
+        except SuiteSelectionError as err:
+            raise _invalid(str(err)) from None
+        refs = [SuiteRef(name=name, category=category) for name, category in selected]
         for name, body in _custom_suites(harness_config).items():
             refs.append(_plan_custom(name, body))
         if not refs:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, status
 from temporalio.common import WorkflowIDReusePolicy
 
 from activities.evaluation.custom_suites import check_custom_tests
-from activities.evaluation.suites import list_builtin_suites, load_builtin_suite
+from activities.evaluation.selection import SuiteSelectionError, builtin_selection
 from api.auth import READ, WRITE, Caller, require
 from api.errors import ApiError, conflict, not_found
 from api.mapping import evaluation_response
@@ -31,7 +31,6 @@ from api.schemas import (
     HarnessConfig,
 )
 from api.state import AppState, app_state
-from core.evaluation import SuiteCategory
 from core.models import EvaluationStatus, JobStatus
 from core.steps import StartEvaluationInput
 from workflows.evaluation import EvaluationWorkflow
@@ -45,17 +44,10 @@ StateDep = Annotated[AppState, Depends(app_state)]
 
 def check_harness_config(config: HarnessConfig) -> None:
     """Reject unknown or miscategorised suites and malformed custom suites up front (422)."""
-    known = set(list_builtin_suites())
-    for field, names, category in (
-        ("pedagogy_tests", config.pedagogy_tests or [], SuiteCategory.pedagogy),
-        ("safety_tests", config.safety_tests or [], SuiteCategory.safety),
-    ):
-        for index, name in enumerate(names):
-            where = f"harness_config.{field}[{index}]"
-            if name not in known:
-                raise ApiError(422, "unknown_suite", f"{where}: unknown suite '{name}'")
-            if load_builtin_suite(name).category != category:
-                raise ApiError(422, "wrong_suite_category", f"{where}: '{name}' is not {category}")
+    try:
+        builtin_selection(config.pedagogy_tests or [], config.safety_tests or [])
+    except SuiteSelectionError as err:
+        raise ApiError(422, err.code, str(err)) from None
     # Inline suites are validated in full; `{"uri": ...}` entries by syntax and file type
     # (the file itself is fetched by the evaluation, under the dataset access rules).
     try:
