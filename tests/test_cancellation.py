@@ -8,9 +8,9 @@ import json
 
 import httpx
 import pytest
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
 
-from tests.conftest import temporal_binary
+from tests.conftest import temporal_binary, wait_for
 from tests.support.jobs import job_request, provider_jobs_for, submit, wait_for_job
 
 
@@ -21,8 +21,10 @@ async def start_training_job(api: httpx.AsyncClient, **overrides: object) -> dic
 
 async def run_cli(*args: str) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        temporal_binary(), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        temporal_binary(),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await proc.communicate()
     return proc.returncode or 0, out.decode()
@@ -40,6 +42,17 @@ async def assert_cancelled_everywhere(
     return job
 
 
+async def closed_run(client: Client, workflow_id: str) -> WorkflowExecutionDescription:
+    """The run once it has closed: the row is written by the run's last step, a moment
+    before the run itself completes."""
+
+    async def closed() -> WorkflowExecutionDescription | None:
+        described = await client.get_workflow_handle(workflow_id).describe()
+        return None if described.status == WorkflowExecutionStatus.RUNNING else described
+
+    return await wait_for(closed, timeout=30)
+
+
 @pytest.mark.usefixtures("slow_training")
 async def test_delete_cancels_the_provider_job(
     api: httpx.AsyncClient, emulator: httpx.AsyncClient, temporal_client: Client
@@ -48,7 +61,7 @@ async def test_delete_cancels_the_provider_job(
     response = await api.delete(f"/trainer/jobs/{job['id']}")
     assert response.status_code == 204
     await assert_cancelled_everywhere(api, emulator, job["id"])
-    described = await temporal_client.get_workflow_handle(job["workflowId"]).describe()
+    described = await closed_run(temporal_client, job["workflowId"])
     assert described.status == WorkflowExecutionStatus.CANCELED
     # A finished job cannot be cancelled again.
     again = await api.delete(f"/trainer/jobs/{job['id']}")
@@ -65,7 +78,8 @@ async def test_cancel_signal_cancels_the_provider_job(
     await handle.signal("cancel", {"reason": "budget exhausted"})
     final = await assert_cancelled_everywhere(api, emulator, job["id"])
     assert final["errorMessage"] == "budget exhausted"
-    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+    described = await closed_run(temporal_client, job["workflowId"])
+    assert described.status == WorkflowExecutionStatus.COMPLETED
 
 
 @pytest.mark.usefixtures("slow_training")
@@ -88,8 +102,14 @@ async def test_search_attributes_find_a_tenants_training_job(
 
     async def listed() -> list[str]:
         code, out = await run_cli(
-            "workflow", "list", "--address", temporal_address, "--output", "json",
-            "--query", "TenantId='tenant_sa_7' AND JobStatus='training'",
+            "workflow",
+            "list",
+            "--address",
+            temporal_address,
+            "--output",
+            "json",
+            "--query",
+            "TenantId='tenant_sa_7' AND JobStatus='training'",
         )
         assert code == 0, out
         return [w["execution"]["workflowId"] for w in json.loads(out or "[]")]
