@@ -11,6 +11,7 @@ import prometheus_client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
+from activities.bookkeeping import BookkeepingActivities
 from activities.deps import ActivityDeps
 from activities.evaluation.activities import EvaluationActivities
 from activities.log_context import ActivityLogContext
@@ -31,6 +32,7 @@ def activities_for(deps: ActivityDeps) -> list[object]:
     training = TrainingActivities(deps)
     evaluation = EvaluationActivities(deps)
     promotion = PromotionActivities(deps)
+    bookkeeping = BookkeepingActivities(deps)
     return [
         training.validate_dataset,
         training.inspect_dataset,
@@ -43,6 +45,9 @@ def activities_for(deps: ActivityDeps) -> list[object]:
         evaluation.run_evaluation_suite,
         evaluation.finish_evaluation,
         promotion.promote_model,
+        bookkeeping.force_finish_job,
+        bookkeeping.fail_evaluation_record,
+        bookkeeping.fail_promotion_record,
     ]
 
 

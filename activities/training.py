@@ -41,6 +41,12 @@ from core.steps import (
     WaitInput,
     WaitResult,
 )
+from core.text_sanitize import (
+    ERROR_MESSAGE_MAX_CHARS,
+    minimal_text,
+    safe_code,
+    safe_optional_text,
+)
 
 _QUEUED_STATUSES = {"validating_files", "queued"}
 
@@ -387,10 +393,20 @@ class TrainingActivities:
     @activity.defn(name="finish_job")
     @timed_step
     async def finish_job(self, finish: FinishJobInput) -> None:
-        await jobs.finish(
-            self._deps.pool,
-            finish.job_id,
-            finish.status,
-            error_message=finish.error_message,
-            error_code=finish.error_code,
-        )
+        """Record the job's end; text the database refuses is reduced, then given up."""
+        message = safe_optional_text(finish.error_message, ERROR_MESSAGE_MAX_CHARS)
+        code = safe_code(finish.error_code) if finish.error_code is not None else None
+        for attempt_message in (message, minimal_text(message)):
+            try:
+                await jobs.finish(
+                    self._deps.pool,
+                    finish.job_id,
+                    finish.status,
+                    error_message=attempt_message,
+                    error_code=code,
+                )
+                return
+            except asyncpg.DataError:
+                continue  # the same values would be refused again: try the reduced form
+        # Retrying cannot help; the workflow falls back to `force_finish_job`.
+        raise non_retryable("finish_record_refused", "the database refused the job's end record")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
@@ -26,6 +24,7 @@ def step_timeouts(settings: Settings) -> StepTimeouts:
         wait_heartbeat_seconds=settings.wait_heartbeat_seconds,
         progress_report_seconds=settings.progress_report_seconds,
         approval_timeout_seconds=settings.approval_timeout_seconds,
+        continue_as_new_after_events=settings.continue_as_new_after_events,
     )
 
 
@@ -58,7 +57,9 @@ async def start_training(
                 f"- approval required: {'yes' if inp.require_approval else 'no'}\n\n"
                 "Query `state` for live progress; signal `cancel` to stop."
             ),
-            execution_timeout=timedelta(days=30),
+            # No execution or run timeout: training may take days, and the run continues
+            # as new to keep history bounded. Every step has its own timeouts, and the
+            # outage budgets bound how long a step waits for a service to come back.
         )
     except WorkflowAlreadyStartedError:
         return client.get_workflow_handle(workflow_id)

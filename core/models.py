@@ -161,6 +161,9 @@ class StepTimeouts(BaseModel):
     evaluate_seconds: float = 1800
     promote_seconds: float = 60
     approval_timeout_seconds: float | None = None
+    # A run continues as new (history stays bounded) once its history holds this many
+    # events, or sooner when the server suggests it.
+    continue_as_new_after_events: int = Field(default=5000, ge=1)
 
 
 class TrainingJobInput(BaseModel):
@@ -175,6 +178,8 @@ class TrainingJobInput(BaseModel):
     # A job whose estimated training cost exceeds this also waits for approval.
     approval_above_cost_usd: float | None = None
     timeouts: StepTimeouts = Field(default_factory=StepTimeouts)
+    # Set when a run continues as new: what the earlier runs learnt.
+    resume: ResumeState | None = None
 
 
 class TrainingProgress(BaseModel):
@@ -204,6 +209,15 @@ class JobState(BaseModel):
     cancel_reason: str | None = None
     error_message: str | None = None
     error_code: str | None = None
+
+
+class ResumeState(BaseModel):
+    """Carried from one run to the next: training resumes waiting on the same provider job."""
+
+    state: JobState
+    provider_job_id: str
+    costly: bool = False  # estimated cost above the policy's approval limit
+    runs: int = 1  # how many runs came before this one
 
 
 class CancelRequest(BaseModel):

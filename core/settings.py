@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     launch_timeout_seconds: float = 120.0
     promote_timeout_seconds: float = 60.0
     approval_timeout_seconds: float | None = None
+    # A training run continues as new once its history holds this many events.
+    continue_as_new_after_events: int = Field(default=5000, ge=10)
 
     # Evaluation.
     eval_judge_model: str = "gpt-4o-mini-2024-07-18"

@@ -68,6 +68,8 @@ class StartEvaluationInput(BaseModel):
     mark_job_evaluating: bool = False
     # In the training workflow a failed evaluation ends the job: record that right away.
     complete_job_unless_passed: bool = False
+    # How long a silent (dead) worker may hold an evaluation step before it is retried.
+    heartbeat_seconds: float = 120
 
 
 class EvaluationPlan(BaseModel):
@@ -152,3 +154,18 @@ class InspectDatasetInput(BaseModel):
 class DatasetInspection(BaseModel):
     ok: bool
     report: dict[str, Any]
+
+
+class ForceFinishInput(BaseModel):
+    """The least a job's end needs: its terminal status and an error code."""
+
+    job_id: str
+    status: JobStatus
+    error_code: str
+
+
+class RecordFailureInput(BaseModel):
+    """An evaluation or promotion row to close as failed (by id)."""
+
+    record_id: str
+    message: str

@@ -6,18 +6,19 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from core.evaluation import EvaluationSummary, SuiteScore
     from core.steps import (
         EvaluationPlan,
         FinishEvaluationInput,
+        RecordFailureInput,
         StartEvaluationInput,
         SuiteTask,
     )
     from workflows.failures import describe_failure
-    from workflows.options import BOOKKEEPING_TIMEOUT, QUICK_RETRY
+    from workflows.options import BOOKKEEPING_TIMEOUT, OUTAGE_BUDGET, PATIENT_RETRY, QUICK_RETRY
 
 
 async def _run_suites(
@@ -45,6 +46,7 @@ async def _run_suites(
             result_type=SuiteScore,
             start_to_close_timeout=left,
             schedule_to_close_timeout=left,
+            heartbeat_timeout=timedelta(seconds=start.heartbeat_seconds),
             retry_policy=QUICK_RETRY,
         )
 
@@ -54,7 +56,27 @@ async def _run_suites(
 
 
 async def evaluate(start: StartEvaluationInput) -> EvaluationSummary:
-    """Plan, grade every suite for the candidate and the baseline, then summarise."""
+    """Plan, grade every suite for the candidate and the baseline, then summarise.
+
+    However the evaluation stops (a step failing for good, a cancellation), its row is
+    closed as `error` rather than left running.
+    """
+    try:
+        return await _evaluate(start)
+    except BaseException as err:
+        stopped = is_cancelled_exception(err)
+        message = "evaluation stopped: cancelled" if stopped else describe_failure(err)[1]
+        await workflow.execute_activity(
+            "fail_evaluation_record",
+            RecordFailureInput(record_id=start.evaluation_id, message=message),
+            start_to_close_timeout=BOOKKEEPING_TIMEOUT,
+            schedule_to_close_timeout=OUTAGE_BUDGET,
+            retry_policy=PATIENT_RETRY,
+        )
+        raise
+
+
+async def _evaluate(start: StartEvaluationInput) -> EvaluationSummary:
     # Small evaluations are graded inside this activity, so it may take up to the
     # harness timeout; large ones only plan here and fan out below.
     harness_timeout = float(start.harness_config.get("timeout") or 600)
@@ -63,6 +85,7 @@ async def evaluate(start: StartEvaluationInput) -> EvaluationSummary:
         start,
         result_type=EvaluationPlan,
         start_to_close_timeout=BOOKKEEPING_TIMEOUT + timedelta(seconds=harness_timeout),
+        heartbeat_timeout=timedelta(seconds=start.heartbeat_seconds),
         retry_policy=QUICK_RETRY,
     )
     if plan.summary is not None:
@@ -83,9 +106,7 @@ async def evaluate(start: StartEvaluationInput) -> EvaluationSummary:
             # parallel: false runs one suite at a time, the baseline's after the candidate's.
             candidate = await _run_suites(start, plan, plan.model, "candidate", deadline)
             if plan.baseline_model:
-                baseline = await _run_suites(
-                    start, plan, plan.baseline_model, "baseline", deadline
-                )
+                baseline = await _run_suites(start, plan, plan.baseline_model, "baseline", deadline)
     except ActivityError as err:
         # A suite that cannot run at all makes the evaluation `error`, not the job.
         error_message = describe_failure(err)[1]

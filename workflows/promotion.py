@@ -5,21 +5,42 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from core.steps import PromoteInput, PromotionOutcome
-    from workflows.options import OUTAGE_BUDGET, PATIENT_RETRY
+    from core.steps import PromoteInput, PromotionOutcome, RecordFailureInput
+    from workflows.failures import describe_failure
+    from workflows.options import BOOKKEEPING_TIMEOUT, OUTAGE_BUDGET, PATIENT_RETRY
 
 
 @workflow.defn(name="PromotionWorkflow")
 class PromotionWorkflow:
     @workflow.run
     async def run(self, req: PromoteInput) -> PromotionOutcome:
-        return await workflow.execute_activity(
-            "promote_model",
-            req,
-            result_type=PromotionOutcome,
-            start_to_close_timeout=timedelta(seconds=60),
-            schedule_to_close_timeout=OUTAGE_BUDGET,
-            retry_policy=PATIENT_RETRY,
-        )
+        try:
+            return await workflow.execute_activity(
+                "promote_model",
+                req,
+                result_type=PromotionOutcome,
+                start_to_close_timeout=timedelta(seconds=60),
+                schedule_to_close_timeout=OUTAGE_BUDGET,
+                retry_policy=PATIENT_RETRY,
+            )
+        except BaseException as err:
+            # The API inserted the row `in progress`: close it rather than leave it so.
+            stopped = is_cancelled_exception(err)
+            message = "promotion stopped: cancelled" if stopped else describe_failure(err)[1]
+            await workflow.execute_activity(
+                "fail_promotion_record",
+                RecordFailureInput(record_id=req.promotion_id, message=message),
+                start_to_close_timeout=BOOKKEEPING_TIMEOUT,
+                schedule_to_close_timeout=OUTAGE_BUDGET,
+                retry_policy=PATIENT_RETRY,
+            )
+            raise
+
+
+def promotion_workflow_id(promotion_id: str) -> str:
+    """One workflow id per promotion row: concurrent requests join the running workflow
+    and a later request re-runs it (the registry steps are find-or-create)."""
+    return f"promotion-{promotion_id}"

@@ -3,6 +3,11 @@
 Deterministic: every side effect is an activity, and each activity writes its own step
 to the PostgreSQL projection. The live state is served by the `state` query; search
 attributes keep the Temporal UI's list filterable by tenant, status and model.
+
+Every way out of a run records the job's end (a cancel or a failure is recorded even if a
+workflow cancellation arrives meanwhile), and a long wait for training continues as new
+with its state carried, so history stays bounded whatever the training takes.
+Change this workflow with `workflow.patched`: tests/test_replay.py replays recorded runs.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
@@ -20,11 +26,10 @@ with workflow.unsafe.imports_passed_through():
         JobStage,
         JobState,
         JobStatus,
+        ResumeState,
         TrainingJobInput,
     )
     from core.steps import (
-        CancelProviderResult,
-        FinishJobInput,
         JobRef,
         LaunchResult,
         PromoteInput,
@@ -35,9 +40,13 @@ with workflow.unsafe.imports_passed_through():
         WaitInput,
         WaitResult,
     )
+    from core.text_sanitize import ERROR_MESSAGE_MAX_CHARS, safe_code, safe_optional_text
     from workflows import search_attributes as sa
+    from workflows.details import render_details
     from workflows.evaluation import evaluate
     from workflows.failures import describe_failure
+    from workflows.job_end import cancel_provider_job, record_job_end
+    from workflows.messages import read_cancel, read_decision, unsafe_decision_field
     from workflows.options import BOOKKEEPING_TIMEOUT, OUTAGE_BUDGET, PATIENT_RETRY, QUICK_RETRY
 
 
@@ -50,11 +59,19 @@ class TrainingJobWorkflow:
     @workflow.init
     def __init__(self, inp: TrainingJobInput) -> None:
         self._input = inp
-        self._state = JobState(job_id=inp.job_id, tenant_id=inp.tenant_id)
+        resume = inp.resume
+        self._state = (
+            resume.state.model_copy(deep=True)
+            if resume
+            else JobState(job_id=inp.job_id, tenant_id=inp.tenant_id)
+        )
+        self._run_number = resume.runs + 1 if resume else 1
         self._cancel: CancelRequest | None = None
         self._approval: tuple[bool, ApprovalDecision] | None = None
         self._pipeline: asyncio.Task[None] | None = None
-        self._costly = False  # estimated cost above the policy's approval limit
+        self._ending = False  # the job's end is being recorded: cancels change nothing
+        # Estimated cost above the policy's approval limit.
+        self._costly = resume.costly if resume else False
 
     # ---- messages ------------------------------------------------------------------------
 
@@ -62,10 +79,12 @@ class TrainingJobWorkflow:
     def state(self) -> JobState:
         return self._state
 
+    # Signals take the raw payload: one that pydantic cannot read (a lone surrogate) would
+    # otherwise be dropped, and a cancel must never be lost. See workflows/messages.py.
     @workflow.signal(name="cancel")
-    def cancel(self, request: CancelRequest) -> None:
-        if self._cancel is None and not self._state.status.is_terminal:
-            self._cancel = request
+    def cancel(self, raw: RawValue) -> None:
+        if self._cancel is None and not self._ending and not self._state.status.is_terminal:
+            self._cancel = read_cancel(raw)
             if self._pipeline is not None:
                 self._pipeline.cancel()
 
@@ -81,48 +100,90 @@ class TrainingJobWorkflow:
 
     @approve.validator
     def _validate_approve(self, decision: ApprovalDecision) -> None:
-        self._require_awaiting_approval()
+        self._require_awaiting_approval(decision)
 
     @reject.validator
     def _validate_reject(self, decision: ApprovalDecision) -> None:
-        self._require_awaiting_approval()
+        self._require_awaiting_approval(decision)
 
-    def _require_awaiting_approval(self) -> None:
+    def _require_awaiting_approval(self, decision: ApprovalDecision) -> None:
         if self._state.stage != JobStage.awaiting_approval or self._approval is not None:
             raise ApplicationError(
                 f"job is not awaiting approval (stage {self._state.stage.value})",
                 type="not_awaiting_approval",
             )
+        field = unsafe_decision_field(decision)
+        if field is not None:
+            raise ApplicationError(
+                f"{field}: NUL, lone surrogates and overlong text are not accepted",
+                type="invalid_decision",
+            )
 
     @workflow.signal(name="approve_signal")
-    def approve_signal(self, decision: ApprovalDecision) -> None:
-        if self._state.stage == JobStage.awaiting_approval and self._approval is None:
-            self._approval = (True, decision)
+    def approve_signal(self, raw: RawValue) -> None:
+        self._decide_by_signal(True, raw)
 
     @workflow.signal(name="reject_signal")
-    def reject_signal(self, decision: ApprovalDecision) -> None:
-        if self._state.stage == JobStage.awaiting_approval and self._approval is None:
-            self._approval = (False, decision)
+    def reject_signal(self, raw: RawValue) -> None:
+        self._decide_by_signal(False, raw)
+
+    def _decide_by_signal(self, approved: bool, raw: RawValue) -> None:
+        if self._state.stage != JobStage.awaiting_approval or self._approval is not None:
+            return
+        decision = read_decision(raw)
+        if decision is None:
+            workflow.logger.warning("approval signal without a readable reviewer ignored")
+            return
+        self._approval = (approved, decision)
 
     # ---- run -----------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, inp: TrainingJobInput) -> JobState:
+        if inp.resume is not None:
+            self._show_details()  # current details belong to a run: show them again
         self._pipeline = asyncio.create_task(self._run_pipeline(inp))
+        if self._cancel is not None:  # signalled before the run began
+            self._pipeline.cancel()
+        ending = asyncio.create_task(self._conclude(inp))
+        while True:
+            try:
+                # Shielded: a workflow cancellation must not interrupt recording the end.
+                return await asyncio.shield(ending)
+            except asyncio.CancelledError:
+                if ending.done():
+                    raise  # the run ends Canceled, its end recorded
+                self._pipeline.cancel()
+
+    async def _conclude(self, inp: TrainingJobInput) -> JobState:
+        """Await the pipeline, then record how it ended, whatever that was."""
+        assert self._pipeline is not None
         try:
             await self._pipeline
+        except workflow.ContinueAsNewError:
+            raise
         except BaseException as err:
+            self._ending = True
             if is_cancelled_exception(err):
                 await self._cleanup_after_cancel(inp)
                 if self._cancel is None:
                     raise  # workflow cancellation: the run ends Canceled
                 return self._state
             code, message = describe_failure(err)
+            code = safe_code(code)
+            message = safe_optional_text(message, ERROR_MESSAGE_MAX_CHARS) or code
             await self._finish(JobStatus.failed, error_code=code, error_message=message)
             raise ApplicationError(message, type=code, non_retryable=True) from None
         return self._state
 
     async def _run_pipeline(self, inp: TrainingJobInput) -> None:
+        if inp.resume is None:
+            provider_job_id = await self._validate_and_launch(inp)
+        else:
+            provider_job_id = inp.resume.provider_job_id
+        await self._train_and_promote(inp, provider_job_id)
+
+    async def _validate_and_launch(self, inp: TrainingJobInput) -> str:
         ref = JobRef(job_id=inp.job_id)
         timeouts = inp.timeouts
 
@@ -132,6 +193,7 @@ class TrainingJobWorkflow:
             ref,
             result_type=ValidationSummary,
             start_to_close_timeout=timedelta(seconds=timeouts.validate_seconds),
+            heartbeat_timeout=timedelta(seconds=timeouts.wait_heartbeat_seconds),
             retry_policy=QUICK_RETRY,
         )
 
@@ -149,8 +211,11 @@ class TrainingJobWorkflow:
         )
         self._state.provider_job_id = launch.provider_job_id
         self._state.stage = JobStage.queued_at_provider
+        return launch.provider_job_id
 
-        result = await self._wait_for_training(inp, launch.provider_job_id)
+    async def _train_and_promote(self, inp: TrainingJobInput, provider_job_id: str) -> None:
+        timeouts = inp.timeouts
+        result = await self._wait_for_training(inp, provider_job_id)
         if result.provider_status != "succeeded" or not result.fine_tuned_model:
             raise ApplicationError(
                 result.error_message or f"provider job ended {result.provider_status}",
@@ -174,6 +239,7 @@ class TrainingJobWorkflow:
                 weights=inp.weights,
                 mark_job_evaluating=True,
                 complete_job_unless_passed=True,
+                heartbeat_seconds=timeouts.wait_heartbeat_seconds,
             )
         )
         self._state.evaluation = summary
@@ -182,8 +248,11 @@ class TrainingJobWorkflow:
             metadata: dict[str, object] = {}
             if inp.require_approval or self._costly:
                 approved, decision = await self._await_approval(inp)
-                metadata = {"reviewer": decision.reviewer, "note": decision.note,
-                            "approved": approved}
+                metadata = {
+                    "reviewer": decision.reviewer,
+                    "note": decision.note,
+                    "approved": approved,
+                }
             self._state.stage = JobStage.promoting
             outcome = await workflow.execute_activity(
                 "promote_model",
@@ -229,6 +298,28 @@ class TrainingJobWorkflow:
             self._show_details()
             if result.done:
                 return result
+            if self._history_is_long(inp):
+                await self._continue_as_new(inp, provider_job_id)
+
+    def _history_is_long(self, inp: TrainingJobInput) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= inp.timeouts.continue_as_new_after_events
+        )
+
+    async def _continue_as_new(self, inp: TrainingJobInput, provider_job_id: str) -> None:
+        """Hand the wait to a fresh run; the same workflow id, search attributes and memo
+        carry on, and the state below restores the query and the UI details."""
+        # Let running signal and update handlers finish in this run (samples-python idiom).
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        resume = ResumeState(
+            state=self._state,
+            provider_job_id=provider_job_id,
+            costly=self._costly,
+            runs=self._run_number,
+        )
+        workflow.continue_as_new(inp.model_copy(update={"resume": resume}))
 
     async def _await_approval(self, inp: TrainingJobInput) -> tuple[bool, ApprovalDecision]:
         self._state.stage = JobStage.awaiting_approval
@@ -249,31 +340,9 @@ class TrainingJobWorkflow:
 
     def _show_details(self) -> None:
         """What the Temporal UI shows as this run's current details."""
-        state, progress = self._state, self._state.progress
-        lines = [f"**{state.status.value}** · stage `{state.stage.value}`"]
-        if state.provider_job_id:
-            lines.append(f"provider job `{state.provider_job_id}`")
-        if progress.step is not None and progress.total_steps:
-            loss = f" · train loss {progress.train_loss:.3f}" if progress.train_loss else ""
-            lines.append(f"step {progress.step}/{progress.total_steps}{loss}")
-        if state.fine_tuned_model:
-            lines.append(f"model `{state.fine_tuned_model}`")
-        if state.evaluation is not None:
-            ev = state.evaluation
-            lines.append(
-                f"evaluation {ev.status}: pedagogy {ev.pedagogy_score}, safety {ev.safety_score}"
-            )
-        if state.stage == JobStage.awaiting_approval:
-            wf = workflow.info().workflow_id
-            lines.append(
-                "Waiting for a reviewer. Approve: `temporal workflow update execute "
-                f"--workflow-id {wf} --name approve --input "
-                "'{\"reviewer\":\"you\",\"note\":\"why\"}'` (or `--name reject`), "
-                "or POST /trainer/jobs/{id}/approve."
-            )
-        if state.error_message:
-            lines.append(f"error: {state.error_message}")
-        workflow.set_current_details("\n\n".join(lines))
+        workflow.set_current_details(
+            render_details(self._state, workflow.info().workflow_id, self._run_number)
+        )
 
     def _set_status(self, status: JobStatus, stage: JobStage) -> None:
         self._state.status = status
@@ -296,18 +365,8 @@ class TrainingJobWorkflow:
         error_code: str | None = None,
         error_message: str | None = None,
     ) -> None:
-        await workflow.execute_activity(
-            "finish_job",
-            FinishJobInput(
-                job_id=self._input.job_id,
-                status=status,
-                error_code=error_code,
-                error_message=error_message,
-            ),
-            start_to_close_timeout=BOOKKEEPING_TIMEOUT,
-            retry_policy=QUICK_RETRY,
-        )
-        self._mark_finished(status, error_code=error_code, error_message=error_message)
+        code, message = await record_job_end(self._input.job_id, status, error_code, error_message)
+        self._mark_finished(status, error_code=code, error_message=message)
 
     def _mark_finished(
         self,
@@ -325,11 +384,11 @@ class TrainingJobWorkflow:
         reason = self._cancel.reason if self._cancel else "workflow cancelled"
         self._state.cancel_reason = reason
         self._state.stage = JobStage.cancelling
-        await workflow.execute_activity(
-            "cancel_fine_tune",
-            JobRef(job_id=inp.job_id),
-            result_type=CancelProviderResult,
-            start_to_close_timeout=timedelta(seconds=inp.timeouts.launch_seconds),
-            retry_policy=QUICK_RETRY,
-        )
-        await self._finish(JobStatus.cancelled, error_code="cancelled", error_message=reason)
+        self._show_details()
+        code = "cancelled"
+        problem = await cancel_provider_job(inp.job_id, inp.timeouts.launch_seconds)
+        if problem is not None:
+            # The job ends cancelled either way; its code says the provider's may not have.
+            code = "provider_cancel_failed"
+            reason = f"{reason} (the provider job could not be cancelled: {problem})"
+        await self._finish(JobStatus.cancelled, error_code=code, error_message=reason)

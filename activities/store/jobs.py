@@ -88,6 +88,30 @@ async def finish(
     return row is not None
 
 
+async def force_finish(
+    pool: asyncpg.Pool, job_id: str, status: JobStatus, error_code: str
+) -> bool:
+    """The fallback when `finish` is refused for good: status and code only, no text the
+    database could refuse. True only for the write that ended the job."""
+    assert status.is_terminal
+    row = await pool.fetchrow(
+        """
+        UPDATE jobs SET
+            status = $2, status_rank = 9, stage = 'done', updated_at = now(),
+            stage_changed_at = now(), completed_at = now(),
+            error_code = $3
+        WHERE id = $1 AND status_rank < 9
+        RETURNING tenant_id
+        """,
+        job_id,
+        status.value,
+        error_code,
+    )
+    if row is not None:
+        record_job_finished(status.value, row["tenant_id"])
+    return row is not None
+
+
 async def set_stage(pool: asyncpg.Pool, job_id: str, stage: JobStage) -> None:
     await pool.execute(
         "UPDATE jobs SET stage = $2, updated_at = now(), "

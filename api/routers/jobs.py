@@ -248,7 +248,13 @@ async def signal_cancel(
     if JobStatus(row["status"]).is_terminal:
         raise conflict("job_not_cancellable", f"job is already {row['status']}")
     handle = st.temporal.get_workflow_handle(row["workflow_id"])
-    await handle.signal("cancel", body.model_copy(update={"requested_by": caller.subject}))
+    try:
+        await handle.signal("cancel", body.model_copy(update={"requested_by": caller.subject}))
+    except RPCError:
+        # A closed workflow takes no signal: nothing is left to cancel.
+        raise ApiError(
+            409, "job_not_cancellable", "the job's workflow is no longer running"
+        ) from None
     return {"status": "cancelling"}
 
 

@@ -1,0 +1,66 @@
+"""Make free text safe to store: PostgreSQL text holds no NUL, UTF-8 no lone surrogates.
+
+Pure functions (no I/O), so workflows may use them on what arrives by signal or update:
+anything sent straight from the `temporal` CLI bypasses the API's checks.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# One char per match: a surrogate that is not half of a valid pair (Python strings from
+# JSON keep `\ud800` as is), or a NUL.
+_UNSAFE = re.compile(r"[\x00\ud800-\udfff]")
+_CODE_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
+
+REPLACEMENT = "\ufffd"
+TRUNCATION_MARK = "…"
+CODE_MAX_CHARS = 64
+# Bounds on text a job keeps (its row, its workflow state, the UI details).
+ERROR_MESSAGE_MAX_CHARS = 4000
+REASON_MAX_CHARS = 1000
+NAME_MAX_CHARS = 255
+NOTE_MAX_CHARS = 2000
+
+
+def safe_text(value: str, max_chars: int) -> str:
+    """`value` without NUL (dropped) or lone surrogates (replaced), at most `max_chars` long."""
+    cleaned = _UNSAFE.sub(lambda m: "" if m.group() == "\x00" else REPLACEMENT, value)
+    if len(cleaned) > max_chars:
+        cleaned = cleaned[: max(max_chars - 1, 0)] + TRUNCATION_MARK
+    return cleaned
+
+
+def safe_optional_text(value: str | None, max_chars: int) -> str | None:
+    return None if value is None else safe_text(value, max_chars)
+
+
+def minimal_text(value: str | None, max_chars: int = 200) -> str | None:
+    """The most conservative form of a message: printable ASCII only, short."""
+    if value is None:
+        return None
+    ascii_only = "".join(ch if " " <= ch <= "~" else "?" for ch in value[: max_chars * 2])
+    return safe_text(ascii_only, max_chars)
+
+
+def safe_code(value: str | None, fallback: str = "step_failed") -> str:
+    """An error code: a short identifier, whatever a provider or a step called it."""
+    cleaned = _CODE_UNSAFE.sub("_", value or "")[:CODE_MAX_CHARS]
+    return cleaned or fallback
+
+
+def safe_json(value: Any, max_chars: int, depth: int = 0) -> Any:
+    """Every string (keys included) in a JSON-like value made safe; too deep is dropped."""
+    if depth > 32:
+        return None
+    if isinstance(value, str):
+        return safe_text(value, max_chars)
+    if isinstance(value, dict):
+        return {
+            safe_text(str(k), max_chars): safe_json(v, max_chars, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [safe_json(v, max_chars, depth + 1) for v in value]
+    return value
