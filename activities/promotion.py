@@ -16,14 +16,19 @@ from activities.deps import ActivityDeps
 from activities.promotion_gate import GateDecision, compare, decide, gate_policy
 from activities.registry.client import Binding, Model, Version
 from activities.registry.errors import RegistryClientError, RegistryUnavailable
+from activities.registry.model_lock import registry_model_lock
 from activities.store import evaluations, jobs, promotions
 from core.metrics import timed_step
 from core.models import JobStage, JobStatus
 from core.steps import PromoteInput, PromotionOutcome
 
 # Our provider names -> the registry's binding provider enum.
-REGISTRY_PROVIDER = {"openai": "openai", "vertex_ai": "vertex", "bedrock": "bedrock",
-                     "anthropic": "anthropic"}
+REGISTRY_PROVIDER = {
+    "openai": "openai",
+    "vertex_ai": "vertex",
+    "bedrock": "bedrock",
+    "anthropic": "anthropic",
+}
 
 
 def registry_model_name(tenant_id: str, job_name: str) -> str:
@@ -69,14 +74,19 @@ class PromotionActivities:
 
     async def _register(
         self, job: asyncpg.Record, evaluation: asyncpg.Record | None, model_id: str
-    ) -> tuple[Model, Version, Binding]:
-        """Find-or-create model, version and binding: each call is safe to repeat."""
+    ) -> tuple[Model, Version, Binding | None]:
+        """Find-or-create model, version and binding: each call is safe to repeat. One
+        promotion per registry model name at a time, across workers. No binding (None) when
+        the version exists but is archived."""
+        name = registry_model_name(job["tenant_id"], job["name"])
+        async with registry_model_lock(self._deps.settings.database_url, name):
+            return await self._find_or_create(job, evaluation, model_id, name)
+
+    async def _find_or_create(
+        self, job: asyncpg.Record, evaluation: asyncpg.Record | None, model_id: str, name: str
+    ) -> tuple[Model, Version, Binding | None]:
         registry = self._deps.registry
-        model = await registry.ensure_model(
-            registry_model_name(job["tenant_id"], job["name"]),
-            task="generation",
-            description=job["description"],
-        )
+        model = await registry.ensure_model(name, task="generation", description=job["description"])
         version = await registry.ensure_version(
             model.id,
             fine_tuned_model_id=model_id,
@@ -87,6 +97,8 @@ class PromotionActivities:
             model_type="fine-tuned-chat",
             framework=job["provider"],
         )
+        if version.archived:
+            return model, version, None
         binding = await registry.ensure_binding(
             version.id,
             provider=REGISTRY_PROVIDER.get(job["provider"], job["provider"]),
@@ -126,19 +138,26 @@ class PromotionActivities:
             "metadata": req.metadata,
         }
         model_id = job["provider_model_id"]
+        # Re-running a promotion that already succeeded only re-checks the registry records:
+        # the decision to promote was made then, against the champion of that time.
+        previous = await promotions.load_promotion(pool, req.promotion_id)
+        already_promoted = previous is not None and previous["promoted"]
         refusal = None
         if not model_id:
             refusal = "the job produced no fine-tuned model"
+        elif already_promoted:
+            pass
         elif req.metadata.get("approved") is False:
             refusal = (
                 f"rejected by {req.metadata.get('reviewer')}: {req.metadata.get('note') or ''}"
             ).strip()
         elif not req.force and (evaluation is None or not evaluation["passed"]):
             refusal = (
-                "no evaluation of this job" if evaluation is None
+                "no evaluation of this job"
+                if evaluation is None
                 else f"evaluation {evaluation['status']}: thresholds not met"
             )
-        if refusal is None and not req.force:
+        if refusal is None and not req.force and not already_promoted:
             gate = await self._champion_gate(job, evaluation, model_id)
             if gate is not None:
                 decision["champion"] = gate.model_dump(mode="json")
@@ -152,8 +171,10 @@ class PromotionActivities:
             return PromotionOutcome(promotion_id=req.promotion_id, promoted=False, reason=refusal)
 
         await jobs.set_stage(pool, req.job_id, JobStage.promoting)
-        reason = str(req.metadata.get("promotion_reason") or (
-            "forced promotion" if req.force else "passed all evaluation thresholds"))
+        reason = str(
+            req.metadata.get("promotion_reason")
+            or ("forced promotion" if req.force else "passed all evaluation thresholds")
+        )
         try:
             model, version, binding = await self._register(job, evaluation, model_id)
         except RegistryUnavailable as err:
@@ -164,14 +185,23 @@ class PromotionActivities:
         except RegistryClientError as err:
             decision["outcome"] = "registry_rejected"
             await promotions.upsert_promotion(
-                pool, promoted=False, reason="registry rejected the promotion",
-                decision=decision, error_message=err.message, **common,
+                pool,
+                promoted=False,
+                reason="registry rejected the promotion",
+                decision=decision,
+                error_message=err.message,
+                **common,
             )
             raise ApplicationError(
                 f"registry rejected the promotion: {err.message}",
                 type="registry_rejected",
                 non_retryable=True,
             ) from None
+        if binding is None:
+            return await self._archived(req, model, version, decision, common)
+        if job["status"] == JobStatus.failed.value:
+            # The job failed only at promotion; now that it is promoted it is complete.
+            await promotions.complete_failed_job(pool, req.job_id)
         decision["outcome"] = "promoted"
         await promotions.upsert_promotion(
             pool,
@@ -190,4 +220,44 @@ class PromotionActivities:
             registry_model_id=str(model.id),
             registry_version_id=str(version.id),
             registry_binding_id=str(binding.id),
+        )
+
+    async def _archived(
+        self,
+        req: PromoteInput,
+        model: Model,
+        version: Version,
+        decision: dict[str, Any],
+        common: dict[str, Any],
+    ) -> PromotionOutcome:
+        """The job's version exists but the registry archived it (it keeps only the newest
+        few). The contract has no way to reactivate it, and the version hash of this model
+        is taken, so a new version cannot be made: report it, promote nothing."""
+        archived_at = version.archived_at.isoformat() if version.archived_at else "unknown"
+        reason = (
+            f"registry version {version.version} (id {version.id}) of model {model.name!r} "
+            f"was archived at {archived_at}; the registry cannot reactivate it, so the model "
+            "is not promoted"
+        )
+        decision["outcome"] = "archived"
+        decision["archived_version"] = {
+            "id": str(version.id),
+            "version": version.version,
+            "archived_at": archived_at,
+        }
+        await promotions.upsert_promotion(
+            self._deps.pool,
+            promoted=False,
+            reason=reason,
+            decision=decision,
+            registry_model_id=str(model.id),
+            registry_version_id=str(version.id),
+            **common,
+        )
+        return PromotionOutcome(
+            promotion_id=req.promotion_id,
+            promoted=False,
+            reason=reason,
+            registry_model_id=str(model.id),
+            registry_version_id=str(version.id),
         )

@@ -17,6 +17,7 @@ from activities.registry.client import (
     RegistryClient,
     RegistryClientError,
     RegistryNotFound,
+    RegistryNotVisibleYet,
     RegistryUnavailable,
     RegistryVersionConflict,
     version_hash,
@@ -371,8 +372,12 @@ async def test_4xx_is_a_client_error_with_the_registry_message(
         await registry.create_version(model.id, "not-a-hash", "1.0")
     assert invalid.value.status_code == 422
     assert "hash" in invalid.value.message
-    with pytest.raises(RegistryNotFound, match="Model version not found"):
+    # ensure_binding's version id is one the registry returned: a 404 is "not committed
+    # yet", retried and in the end retryable, never the final RegistryNotFound.
+    with pytest.raises(RegistryNotVisibleYet) as invisible:
         await registry.ensure_binding(999, "openai", FT)
+    assert invisible.value.retryable
+    assert isinstance(invisible.value.__cause__, RegistryNotFound)
 
 
 async def test_5xx_fault_is_retryable_unavailable(
@@ -397,7 +402,7 @@ async def test_5xx_fault_is_retryable_unavailable(
     assert (await raw.delete("/_emulator/faults")).json() == {"cleared": 1}
     assert (await registry.ensure_model("tutor")).id == model.id
 
-    bad = await raw.post("/_emulator/faults", json={"status": 404})
+    bad = await raw.post("/_emulator/faults", json={"status": 302})
     assert bad.status_code == 400
 
 
@@ -569,3 +574,72 @@ async def test_error_mapping(status: int, body: Any, error: type, message: str) 
         with pytest.raises(error) as raised:
             await client.get_model(1)
     assert raised.value.status_code == status and raised.value.message == message
+
+
+# ------------------------------------------------- a registry that answers before it commits
+
+
+async def test_created_records_stay_invisible_for_the_next_reads(raw: httpx.AsyncClient) -> None:
+    mode = await raw.put("/_emulator/consistency", json={"visible_after_reads": 2})
+    assert mode.status_code == 200, mode.text
+    created = await raw.post("/models", json={"name": "Late", "task": "generation"})
+    assert created.status_code == 201
+    model_id = created.json()["id"]
+
+    # Two lookups that would find it see nothing; the third does.
+    _assert_error(await raw.get(f"/models/{model_id}"), 404, "Model not found")
+    assert (await raw.get("/models")).json()["models"] == []
+    found = await raw.get("/models/name/late")
+    assert found.status_code == 200 and found.json()["id"] == model_id
+    assert (await _state(raw))["consistency"]["hidden_reads"] == 2
+
+    # A version referring to a model not committed yet is "Model not found".
+    await raw.post("/models", json={"name": "later", "task": "generation"})
+    later = (await _state(raw))["models"]
+    body = {"model_id": later, "hash": _hash(1), "version": "1.0"}
+    _assert_error(await raw.post("/versions", json=body), 404, "Model not found")
+
+    cleared = await raw.delete("/_emulator/consistency")
+    assert cleared.json()["pending_records"] == 0
+    assert (await raw.post("/versions", json=body)).status_code == 201
+
+
+async def test_a_create_colliding_with_an_uncommitted_record_stalls(
+    raw: httpx.AsyncClient,
+) -> None:
+    await raw.put("/_emulator/consistency", json={"visible_after_reads": 100, "stall_seconds": 600})
+    first = await raw.post("/models", json={"name": "race", "task": "generation"})
+    assert first.status_code == 201
+    second = asyncio.create_task(raw.post("/models", json={"name": "race", "task": "generation"}))
+    for _ in range(500):
+        if (await _state(raw))["consistency"]["stalled_now"] == 1:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("the duplicate create did not stall")
+    assert not second.done()
+    await raw.delete("/_emulator/consistency")  # "commits", releasing the stalled insert
+    _assert_error(await second, 400, "already exists")
+    state = await _state(raw)
+    assert state["models"] == 1
+    assert state["consistency"]["stalled_calls"] == 1
+
+
+async def test_client_retries_a_404_for_an_id_the_registry_just_returned(
+    raw: httpx.AsyncClient, registry: RegistryClient
+) -> None:
+    await raw.put("/_emulator/consistency", json={"visible_after_reads": 2})
+    model = await registry.ensure_model("eventually")
+    version = await registry.ensure_version(model.id, FT, 0.9, "https://card")
+    binding = await registry.ensure_binding(version.id, "openai", FT)
+    assert binding.version_id == version.id
+    state = await _state(raw)
+    assert (state["models"], state["versions"], state["bindings"]) == (1, 1, 1)
+    assert state["consistency"]["hidden_reads"] >= 4  # the model and the version, twice each
+
+    # Longer than the client waits: a retryable error (the activity retries), not a 404.
+    await raw.put("/_emulator/consistency", json={"visible_after_reads": 50})
+    other = await registry.ensure_model("never-soon")
+    with pytest.raises(RegistryNotVisibleYet) as invisible:
+        await registry.ensure_version(other.id, FT, 0.9, None)
+    assert invisible.value.retryable

@@ -18,8 +18,10 @@ picked here.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -33,6 +35,7 @@ from activities.registry.errors import (
     RegistryClientError,
     RegistryError,
     RegistryNotFound,
+    RegistryNotVisibleYet,
     RegistryUnavailable,
     RegistryVersionConflict,
 )
@@ -47,6 +50,7 @@ __all__ = [
     "RegistryError",
     "RegistryHealth",
     "RegistryNotFound",
+    "RegistryNotVisibleYet",
     "RegistryUnavailable",
     "RegistryVersionConflict",
     "Version",
@@ -61,6 +65,7 @@ _MAX_PAGES = 1000
 _RETRYABLE_4XX = frozenset({408, 429})
 
 _T = TypeVar("_T", bound=BaseModel)
+_R = TypeVar("_R")
 
 
 # ------------------------------------------------------------------------------- the types
@@ -184,10 +189,16 @@ class RegistryClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         max_version_attempts: int = 5,
+        visibility_attempts: int = 6,
+        visibility_delay: float = 0.05,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key or None
         self.max_version_attempts = max(1, max_version_attempts)
+        # A registry that answers 201 before it commits 404s on the id it just returned
+        # for a moment: how often, and from what delay (doubling, capped at 1 s), to ask.
+        self.visibility_attempts = max(1, visibility_attempts)
+        self.visibility_delay = visibility_delay
         headers = {"Accept": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
@@ -291,6 +302,24 @@ class RegistryClient:
                 break
             page += 1
         return items
+
+    async def _once_visible(self, what: str, call: Callable[[], Awaitable[_R]]) -> _R:
+        """Run `call`, which refers to `what`, an id the registry itself returned. A 404 then
+        means "not committed yet", not "gone": ask again with a short backoff, and in the end
+        raise the retryable `RegistryNotVisibleYet`, never the final `RegistryNotFound`."""
+        delay = self.visibility_delay
+        for attempt in range(1, self.visibility_attempts + 1):
+            try:
+                return await call()
+            except RegistryNotFound as exc:
+                if attempt == self.visibility_attempts:
+                    raise RegistryNotVisibleYet(
+                        exc.status_code, f"{what} is not visible in the registry yet"
+                    ) from exc
+                logger.info("registry %s not visible yet (attempt %d)", what, attempt)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        raise AssertionError("unreachable")
 
     # -- health
 
@@ -417,25 +446,34 @@ class RegistryClient:
         cost_per_1k: float | None = None,
     ) -> Version:
         """The version whose hash is sha256(fine_tuned_model_id), created with the next free
-        `{major}.0` number when missing. Safe to repeat and to race with other promoters."""
+        `{major}.0` number when missing. Safe to repeat and to race with other promoters.
+
+        `model_id` is one the registry returned (from `ensure_model`): a 404 for it is
+        retried as not-yet-visible, not taken as final."""
         digest = version_hash(fine_tuned_model_id)
         taken: str | None = None
+        model_ref = f"model {int(model_id)}"
         for _ in range(self.max_version_attempts):
-            versions = await self.list_versions(model_id, include_archived=True)
+            versions = await self._once_visible(
+                model_ref, lambda: self.list_versions(model_id, include_archived=True)
+            )
             for existing in versions:
                 if existing.hash.lower() == digest:
                     return existing
             number = next_version_number(versions, above=taken)
             try:
-                return await self.create_version(
-                    model_id,
-                    digest,
-                    number,
-                    eval_score=eval_score,
-                    artifact_uri=artifact_uri,
-                    model_type=model_type,
-                    framework=framework,
-                    cost_per_1k=cost_per_1k,
+                return await self._once_visible(
+                    model_ref,
+                    lambda number=number: self.create_version(
+                        model_id,
+                        digest,
+                        number,
+                        eval_score=eval_score,
+                        artifact_uri=artifact_uri,
+                        model_type=model_type,
+                        framework=framework,
+                        cost_per_1k=cost_per_1k,
+                    ),
                 )
             except RegistryAlreadyExists:
                 # Either an earlier attempt created our hash (found on the next read) or a
@@ -495,10 +533,14 @@ class RegistryClient:
         """Create the version's binding for `provider`, or return the one already there.
 
         An existing binding that points at a different provider model is a conflict a person
-        has to resolve: `RegistryClientError`."""
+        has to resolve: `RegistryClientError`. `version_id` is one the registry returned: a
+        404 for it is retried as not-yet-visible."""
         try:
-            return await self.create_binding(
-                version_id, provider, provider_model_id, status, endpoint_url
+            return await self._once_visible(
+                f"version {int(version_id)}",
+                lambda: self.create_binding(
+                    version_id, provider, provider_model_id, status, endpoint_url
+                ),
             )
         except RegistryAlreadyExists as exc:
             existing = await self.find_binding(version_id, provider)

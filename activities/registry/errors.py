@@ -1,8 +1,9 @@
 """Errors raised by the Model Registry client.
 
 The split mirrors how promotion retries: `RegistryUnavailable` (5xx, 408/429, timeouts,
-connection failures, `RegistryVersionConflict`) is worth retrying; `RegistryClientError` (any
-other 4xx) is not, and carries the registry's own message. Messages never contain credentials.
+connection failures, `RegistryVersionConflict`, `RegistryNotVisibleYet`) is worth retrying;
+`RegistryClientError` (any other 4xx) is not, and carries the registry's own message.
+Messages never contain credentials.
 """
 
 from __future__ import annotations
@@ -44,3 +45,8 @@ class RegistryUnavailable(RegistryError):
 
 class RegistryVersionConflict(RegistryUnavailable):
     """Concurrent promoters kept taking the version numbers we picked; try again later."""
+
+
+class RegistryNotVisibleYet(RegistryUnavailable):
+    """404 for an id the registry itself just returned: a registry that answers before it
+    commits has not made the record visible yet. Retried, never final."""

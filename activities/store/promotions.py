@@ -32,7 +32,8 @@ async def upsert_promotion(
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
         ON CONFLICT (id) DO UPDATE SET
             promoted = EXCLUDED.promoted, promotion_reason = EXCLUDED.promotion_reason,
-            decision = EXCLUDED.decision,
+            decision = EXCLUDED.decision, forced = EXCLUDED.forced,
+            promotion_metadata = EXCLUDED.promotion_metadata,
             registry_model_id = COALESCE(EXCLUDED.registry_model_id,
                                          promotions.registry_model_id),
             registry_version_id = COALESCE(EXCLUDED.registry_version_id,
@@ -54,6 +55,22 @@ async def upsert_promotion(
         registry_version_id,
         registry_binding_id,
         error_message,
+    )
+
+
+async def load_promotion(pool: asyncpg.Pool, promotion_id: str) -> asyncpg.Record | None:
+    return await pool.fetchrow("SELECT * FROM promotions WHERE id = $1", promotion_id)
+
+
+async def complete_failed_job(pool: asyncpg.Pool, job_id: str) -> None:
+    """A job that failed at its promotion step and has now been promoted is completed."""
+    await pool.execute(
+        """
+        UPDATE jobs SET status = 'completed', error_code = NULL, error_message = NULL,
+            updated_at = now()
+        WHERE id = $1 AND status = 'failed' AND provider_model_id IS NOT NULL
+        """,
+        job_id,
     )
 
 

@@ -10,7 +10,8 @@ counted, never faulted):
 
 - `POST /_emulator/faults` `{"path_prefix", "method", "status", "count", "delay_seconds"}`:
   the next `count` (null: every) calls whose path starts with `path_prefix` (and whose method
-  is `method`, null: any) wait `delay_seconds` and answer `status` (5xx) in the error shape.
+  is `method`, null: any) wait `delay_seconds` and answer `status` (4xx/5xx) in the error
+  shape.
   `"status": 0` means "down": every call, whatever its path or method, answers 503 with
   `Connection: close` until the fault is used up or cleared.
 - `DELETE /_emulator/faults`: clear all faults.
@@ -19,6 +20,9 @@ counted, never faulted):
   the handler). A held call whose client disconnects is dropped without touching the state;
   otherwise it proceeds once the time is up or the hold is released.
 - `DELETE /_emulator/hold`: forget pending holds and release the calls held right now.
+- `PUT /_emulator/consistency` `{"visible_after_reads", "visible_after_seconds",
+  "stall_seconds"}`: answer creates before "committing" them, and stall a create that
+  collides with an uncommitted record (see `consistency.py`); `DELETE` clears the mode.
 - `POST /_emulator/reset`: empty the registry (ids restart at 1), clear faults, holds and
   call counts.
 - `GET /_emulator/state`: counts of models/versions/bindings, per-route call counts
@@ -41,6 +45,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 
+from emulators.registry_emulator.consistency import (
+    ConsistencySpec,
+    DuplicateWhileUncommitted,
+    Visibility,
+)
 from emulators.registry_emulator.settings import RegistryEmulatorSettings
 
 Task = Literal[
@@ -213,7 +222,7 @@ class HealthOut(_Body):
 class FaultSpec(_Body):
     path_prefix: str = "/"
     method: str | None = None
-    status: int = Field(default=503, description="0 (down) or an HTTP 5xx status")
+    status: int = Field(default=503, description="0 (down) or an HTTP 4xx/5xx status")
     count: int | None = Field(default=None, ge=1)
     delay_seconds: float = Field(default=0.0, ge=0)
 
@@ -279,9 +288,11 @@ class RegistryStore:
 
     def __init__(self, settings: RegistryEmulatorSettings) -> None:
         self.settings = settings
+        self.visibility = Visibility()
         self.reset()
 
     def reset(self) -> None:
+        self.visibility.reset()
         self.models: dict[int, _Model] = {}
         self.versions: dict[int, _Version] = {}
         self.bindings: dict[int, _Binding] = {}
@@ -295,24 +306,34 @@ class RegistryStore:
 
     def model(self, model_id: int) -> _Model:
         found = self.models.get(model_id)
-        if found is None:
+        if found is None or not self.visibility.visible("model", model_id):
             raise HTTPException(404, "Model not found")
         return found
 
     def version(self, version_id: int) -> _Version:
         found = self.versions.get(version_id)
-        if found is None:
+        if found is None or not self.visibility.visible("version", version_id):
             raise HTTPException(404, "Model version not found")
         return found
 
     def binding(self, binding_id: int) -> _Binding:
         found = self.bindings.get(binding_id)
-        if found is None:
+        if found is None or not self.visibility.visible("binding", binding_id):
             raise HTTPException(404, "Provider binding not found")
         return found
 
     def versions_of(self, model_id: int) -> list[_Version]:
         return [v for v in self.versions.values() if v.model_id == model_id]
+
+    def seen(self, kind: str, records: Sequence[Any]) -> list[Any]:
+        """The records a lookup finds (each one not committed yet counts a read)."""
+        return [r for r in records if self.visibility.visible(kind, r.id)]
+
+    def _duplicate(self, kind: str, record: Any, message: str) -> HTTPException:
+        """400 "already exists", or a stall when the duplicate is not committed yet."""
+        if self.visibility.is_pending(kind, record.id):
+            raise DuplicateWhileUncommitted(message)
+        return HTTPException(400, message)
 
     # -- projections
 
@@ -375,8 +396,9 @@ class RegistryStore:
     # -- mutations
 
     def create_model(self, body: ModelCreate) -> _Model:
-        if any(m.name == body.name for m in self.models.values()):
-            raise HTTPException(400, f"Model with name '{body.name}' already exists")
+        for m in self.models.values():
+            if m.name == body.name:
+                raise self._duplicate("model", m, f"Model with name '{body.name}' already exists")
         now = _now()
         model = _Model(
             id=self.next_id("model"),
@@ -388,17 +410,24 @@ class RegistryStore:
             updated_at=now,
         )
         self.models[model.id] = model
+        self.visibility.track("model", model.id)
         return model
 
     def create_version(self, body: VersionCreate) -> _Version:
         model = self.model(body.model_id)
         siblings = self.versions_of(model.id)
-        if any(v.hash == body.hash for v in siblings):
-            raise HTTPException(
-                400, f"Version with hash {body.hash} already exists for model {model.id}"
-            )
-        if any(v.version == body.version for v in siblings):
-            raise HTTPException(400, f"Version {body.version} already exists for model {model.id}")
+        for v in siblings:
+            if v.hash == body.hash:
+                raise self._duplicate(
+                    "version",
+                    v,
+                    f"Version with hash {body.hash} already exists for model {model.id}",
+                )
+        for v in siblings:
+            if v.version == body.version:
+                raise self._duplicate(
+                    "version", v, f"Version {body.version} already exists for model {model.id}"
+                )
         now = _now()
         version = _Version(
             id=self.next_id("version"),
@@ -406,6 +435,7 @@ class RegistryStore:
             **body.model_dump(),
         )
         self.versions[version.id] = version
+        self.visibility.track("version", version.id)
         model.updated_at = now
         self._archive_old_versions(model, now)
         return version
@@ -424,15 +454,14 @@ class RegistryStore:
 
     def create_binding(self, body: BindingCreate) -> _Binding:
         version = self.version(body.version_id)
-        if any(
-            b.version_id == version.id and b.provider == body.provider
-            for b in self.bindings.values()
-        ):
-            raise HTTPException(
-                400,
-                f"Provider binding for provider '{body.provider}' already exists "
-                f"for version {version.id}",
-            )
+        for b in self.bindings.values():
+            if b.version_id == version.id and b.provider == body.provider:
+                raise self._duplicate(
+                    "binding",
+                    b,
+                    f"Provider binding for provider '{body.provider}' already exists "
+                    f"for version {version.id}",
+                )
         now = _now()
         binding = _Binding(
             id=self.next_id("binding"),
@@ -445,6 +474,7 @@ class RegistryStore:
             updated_at=now,
         )
         self.bindings[binding.id] = binding
+        self.visibility.track("binding", binding.id)
         return binding
 
 
@@ -702,9 +732,17 @@ def create_app(settings: RegistryEmulatorSettings | None = None) -> FastAPI:
 
     # -- models
 
+    async def stall_then_refuse(request: Request, err: DuplicateWhileUncommitted) -> None:
+        await store.visibility.stall(request)
+        raise HTTPException(400, err.message)
+
     @app.post("/models", status_code=201, response_model=ModelOut)
-    async def create_model(body: ModelCreate) -> ModelOut:
-        return store.model_out(store.create_model(body))
+    async def create_model(body: ModelCreate, request: Request) -> ModelOut:
+        try:
+            return store.model_out(store.create_model(body))
+        except DuplicateWhileUncommitted as err:
+            await stall_then_refuse(request, err)
+            raise
 
     @app.get("/models", response_model=ModelList)
     async def list_models(
@@ -716,7 +754,7 @@ def create_app(settings: RegistryEmulatorSettings | None = None) -> FastAPI:
     ) -> ModelList:
         items = [
             m
-            for m in sorted(store.models.values(), key=lambda m: m.id)
+            for m in store.seen("model", sorted(store.models.values(), key=lambda m: m.id))
             if (task is None or m.task == task)
             and (subject is None or m.subject == subject)
             and (name_contains is None or name_contains.lower() in m.name)
@@ -727,7 +765,7 @@ def create_app(settings: RegistryEmulatorSettings | None = None) -> FastAPI:
     @app.get("/models/name/{name}", response_model=ModelOut)
     async def get_model_by_name(name: str) -> ModelOut:
         for m in store.models.values():
-            if m.name == name:
+            if m.name == name and store.visibility.visible("model", m.id):
                 return store.model_out(m)
         raise HTTPException(404, "Model not found")
 
@@ -741,7 +779,11 @@ def create_app(settings: RegistryEmulatorSettings | None = None) -> FastAPI:
     ) -> VersionList:
         store.model(model_id)
         items = sorted(
-            (v for v in store.versions_of(model_id) if include_archived or v.archived_at is None),
+            (
+                v
+                for v in store.seen("version", store.versions_of(model_id))
+                if include_archived or v.archived_at is None
+            ),
             key=lambda v: v.id,
         )
         chunk, meta = _paginate(items, page, size)
@@ -750,8 +792,12 @@ def create_app(settings: RegistryEmulatorSettings | None = None) -> FastAPI:
     # -- versions
 
     @app.post("/versions", status_code=201, response_model=VersionOut)
-    async def create_version(body: VersionCreate) -> VersionOut:
-        return store.version_out(store.create_version(body))
+    async def create_version(body: VersionCreate, request: Request) -> VersionOut:
+        try:
+            return store.version_out(store.create_version(body))
+        except DuplicateWhileUncommitted as err:
+            await stall_then_refuse(request, err)
+            raise
 
     @app.get("/versions", response_model=VersionList)
     async def list_versions(
@@ -779,7 +825,8 @@ def create_app(settings: RegistryEmulatorSettings | None = None) -> FastAPI:
                 and (include_archived or v.archived_at is None)
             )
 
-        items = [v for v in sorted(store.versions.values(), key=lambda v: v.id) if keep(v)]
+        ordered = sorted(store.versions.values(), key=lambda v: v.id)
+        items = [v for v in store.seen("version", ordered) if keep(v)]
         chunk, meta = _paginate(items, page, size)
         return VersionList(versions=[store.version_out(v) for v in chunk], **meta)
 
@@ -799,8 +846,12 @@ def create_app(settings: RegistryEmulatorSettings | None = None) -> FastAPI:
     # -- bindings
 
     @app.post("/bindings", status_code=201, response_model=BindingOut)
-    async def create_binding(body: BindingCreate) -> BindingOut:
-        return store.binding_out(store.create_binding(body))
+    async def create_binding(body: BindingCreate, request: Request) -> BindingOut:
+        try:
+            return store.binding_out(store.create_binding(body))
+        except DuplicateWhileUncommitted as err:
+            await stall_then_refuse(request, err)
+            raise
 
     @app.get("/bindings", response_model=BindingList)
     async def list_bindings(
@@ -812,7 +863,7 @@ def create_app(settings: RegistryEmulatorSettings | None = None) -> FastAPI:
     ) -> BindingList:
         items = [
             b
-            for b in sorted(store.bindings.values(), key=lambda b: b.id)
+            for b in store.seen("binding", sorted(store.bindings.values(), key=lambda b: b.id))
             if (version_id is None or b.version_id == version_id)
             and (provider is None or b.provider == provider)
             and (status is None or b.status == status)
@@ -840,8 +891,8 @@ def create_app(settings: RegistryEmulatorSettings | None = None) -> FastAPI:
 
     @app.post(f"{ADMIN_PREFIX}/faults", status_code=201, tags=["emulator"])
     async def add_fault(spec: FaultSpec) -> dict[str, Any]:
-        if spec.status != 0 and not 500 <= spec.status <= 599:
-            raise HTTPException(400, "status must be 0 (down) or a 5xx status")
+        if spec.status != 0 and not 400 <= spec.status <= 599:
+            raise HTTPException(400, "status must be 0 (down) or a 4xx/5xx status")
         fault = _Fault(
             path_prefix=spec.path_prefix,
             method=spec.method.upper() if spec.method else None,
@@ -875,6 +926,16 @@ def create_app(settings: RegistryEmulatorSettings | None = None) -> FastAPI:
         control.release_holds()
         return {"released": released}
 
+    @app.put(f"{ADMIN_PREFIX}/consistency", tags=["emulator"])
+    async def set_consistency(spec: ConsistencySpec) -> dict[str, Any]:
+        store.visibility.configure(spec)
+        return store.visibility.as_dict()
+
+    @app.delete(f"{ADMIN_PREFIX}/consistency", tags=["emulator"])
+    async def clear_consistency() -> dict[str, Any]:
+        store.visibility.clear()
+        return store.visibility.as_dict()
+
     @app.post(f"{ADMIN_PREFIX}/reset", tags=["emulator"])
     async def reset() -> dict[str, Any]:
         store.reset()
@@ -893,6 +954,7 @@ def create_app(settings: RegistryEmulatorSettings | None = None) -> FastAPI:
             "holds": [h.as_dict() for h in control.holds],
             "held_calls": control.held_now,
             "dropped_calls": control.dropped_calls,
+            "consistency": store.visibility.as_dict(),
         }
 
     return app
