@@ -22,6 +22,7 @@ from activities.datasets.analysis import DatasetAnalysis, analyze_dataset
 from activities.datasets.fetch import DatasetFetchUnavailable, DatasetUriError, fetch_to_file
 from activities.deps import ActivityDeps, UnsupportedProvider
 from activities.evaluation.contamination import TrainingFingerprints
+from activities.heartbeat import heartbeating
 from activities.providers.base import FineTuningProvider, ProviderError, ProviderJob
 from activities.store import jobs
 from activities.store.fingerprints import save_fingerprints
@@ -121,6 +122,7 @@ class TrainingActivities:
 
     @activity.defn(name="validate_dataset")
     @timed_step
+    @heartbeating
     async def validate_dataset(self, ref: JobRef) -> ValidationSummary:
         """Fetch the dataset once, analyse it in one pass, and upload exactly those bytes.
 

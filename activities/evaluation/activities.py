@@ -26,6 +26,7 @@ from activities.evaluation.selection import SuiteSelectionError, builtin_selecti
 from activities.evaluation.stats import paired_delta
 from activities.evaluation.suite_fetch import fetch_uri_suite
 from activities.evaluation.suites import Suite, list_builtin_suites, load_builtin_suite
+from activities.heartbeat import heartbeating
 from activities.store import custom_suites, evaluations, fingerprints, jobs, promotions
 from activities.store.completion_cache import PgCompletionCache
 from core.evaluation import EvaluationSummary, SuiteScore
@@ -102,6 +103,7 @@ class EvaluationActivities:
 
     @activity.defn(name="start_evaluation")
     @timed_step
+    @heartbeating
     async def start_evaluation(self, start: StartEvaluationInput) -> EvaluationPlan:
         pool = self._deps.pool
         job = await jobs.load_job(pool, start.job_id)
@@ -283,6 +285,7 @@ class EvaluationActivities:
 
     @activity.defn(name="run_evaluation_suite")
     @timed_step
+    @heartbeating
     async def run_evaluation_suite(self, task: SuiteTask) -> SuiteScore:
         return await self._grade(task)
 
