@@ -12,7 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from activities.datasets.report import Finding, error, json_type, quote_name, warning
+from activities.datasets.masking import describe_unknown
+from activities.datasets.report import Finding, Severity, error, json_type, quote_name, warning
 
 ROLES = ("system", "user", "assistant", "tool", "function")
 MESSAGE_KEYS = (
@@ -29,6 +30,9 @@ TOP_LEVEL_KEYS = ("messages", "tools", "parallel_tool_calls", "functions")
 IMAGE_DETAILS = ("auto", "low", "high")
 
 _KEY_LIMIT = 40
+# Findings kept per kind on one line; the rest are only counted, so a line of a million
+# empty messages costs counters, not a million findings.
+FINDINGS_PER_KIND_PER_LINE = 5
 
 
 @dataclass(slots=True)
@@ -37,20 +41,61 @@ class ExampleCheck:
 
     line: int
     findings: list[Finding] = field(default_factory=list)
+    # Findings past FINDINGS_PER_KIND_PER_LINE, counted per (severity, kind), not kept.
+    omitted: dict[tuple[Severity, str], int] = field(default_factory=dict)
     # None when the record has no readable message list.
     messages: int | None = None
     assistant_messages: int = 0
+    trained_assistant_messages: int = 0
+    has_error: bool = False
+    _kept: dict[tuple[Severity, str], int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return not any(f.severity == "error" for f in self.findings)
+        return not self.has_error
 
     def error(self, kind: str, path: str, problem: str) -> None:
         """Record an error; the message reads "<path> <problem>"."""
-        self.findings.append(error(kind, f"{path} {problem}", line=self.line, field=path))
+        self.has_error = True
+        if self._keep("error", kind):
+            self.findings.append(error(kind, f"{path} {problem}", line=self.line, field=path))
 
     def warning(self, kind: str, path: str, problem: str) -> None:
-        self.findings.append(warning(kind, f"{path} {problem}", line=self.line, field=path))
+        if self._keep("warning", kind):
+            self.findings.append(warning(kind, f"{path} {problem}", line=self.line, field=path))
+
+    def error_at(self, kind: str, message: str, path: str | None) -> None:
+        """An error whose message does not start with its field."""
+        self.has_error = True
+        if self._keep("error", kind):
+            self.findings.append(error(kind, message, line=self.line, field=path))
+
+    def warning_at(self, kind: str, message: str, path: str | None) -> None:
+        if self._keep("warning", kind):
+            self.findings.append(warning(kind, message, line=self.line, field=path))
+
+    def counted(self) -> list[tuple[Finding, int]]:
+        """Each kept finding with how many it stands for: the last kept one of a capped kind
+        also stands for the omitted ones, and says so."""
+        last: dict[tuple[Severity, str], int] = {}
+        for i, finding in enumerate(self.findings):
+            last[(finding.severity, finding.kind)] = i
+        out = [(finding, 1) for finding in self.findings]
+        for key, extra in self.omitted.items():
+            i = last[key]
+            finding = self.findings[i]
+            message = f"{finding.message} (and {extra} more like it on this line)"
+            out[i] = (finding.model_copy(update={"message": message}), 1 + extra)
+        return out
+
+    def _keep(self, severity: Severity, kind: str) -> bool:
+        key = (severity, kind)
+        kept = self._kept.get(key, 0)
+        if kept < FINDINGS_PER_KIND_PER_LINE:
+            self._kept[key] = kept + 1
+            return True
+        self.omitted[key] = self.omitted.get(key, 0) + 1
+        return False
 
 
 @dataclass(slots=True)
@@ -61,6 +106,7 @@ class MessageTally:
     assistant: int = 0
     trained_assistant: int = 0
     has_system: bool = False
+    has_user: bool = False
     last_role: str | None = None
     # Ids of tool calls made so far, so tool results can be matched to them.
     tool_call_ids: set[str] = field(default_factory=set)
@@ -78,6 +124,7 @@ def check_chat_example(example: dict[str, Any], line: int) -> ExampleCheck:
         return out
     out.messages = tally.messages
     out.assistant_messages = tally.assistant
+    out.trained_assistant_messages = tally.trained_assistant
     if tally.assistant == 0:
         out.error("no_assistant_message", "messages", "has no assistant message")
     elif tally.trained_assistant == 0:
@@ -96,6 +143,9 @@ def check_chat_example(example: dict[str, Any], line: int) -> ExampleCheck:
         )
     if not tally.has_system:
         out.warning("missing_system_message", "messages", "has no system message")
+    # Not on a record with errors: a message with a bad role may have been the user's.
+    if not tally.has_user and not out.has_error:
+        out.warning("missing_user_message", "messages", "has no user message")
     return out
 
 
@@ -109,12 +159,15 @@ def key_path(prefix: str, key: str) -> str:
 def check_unknown_keys(
     obj: dict[str, Any], allowed: tuple[str, ...], prefix: str, out: ExampleCheck
 ) -> None:
+    """Unknown keys are described, never shown: a key is data nobody scanned."""
+    where = prefix or "the record"
     for key in obj:
         if key not in allowed:
-            out.warning(
+            unknown = describe_unknown("an unrecognised key", key, allowed)
+            out.warning_at(
                 "unknown_top_level_key",
-                key_path(prefix, key),
-                f"is not a recognised key (expected: {', '.join(allowed)})",
+                f"{where} has {unknown} (expected: {', '.join(allowed)})",
+                prefix or None,
             )
 
 
@@ -179,15 +232,18 @@ def check_message(message: Any, path: str, out: ExampleCheck, tally: MessageTall
         return
     for key in message:
         if key not in MESSAGE_KEYS:
+            unknown = describe_unknown(
+                "a key that is not an allowed message key", key, MESSAGE_KEYS
+            )
             out.error(
-                "unknown_message_key",
-                key_path(path, key),
-                f"is not an allowed message key (allowed: {', '.join(MESSAGE_KEYS)})",
+                "unknown_message_key", path, f"has {unknown} (allowed: {', '.join(MESSAGE_KEYS)})"
             )
     role = _check_role(message, path, out)
     tally.last_role = role
     if role == "system":
         tally.has_system = True
+    elif role == "user":
+        tally.has_user = True
     elif role == "assistant":
         tally.assistant += 1
         if message.get("weight", 1) != 0:
@@ -209,7 +265,8 @@ def _check_role(message: dict[str, Any], path: str, out: ExampleCheck) -> str | 
         out.error("unknown_role", role_path, f"must be a string, got {json_type(role)}")
         return None
     if role not in ROLES:
-        out.error("unknown_role", role_path, f"{quote_name(role)} is not one of {', '.join(ROLES)}")
+        unknown = describe_unknown("is not one of " + ", ".join(ROLES), role, ROLES)
+        out.error("unknown_role", role_path, unknown.replace("(not shown)", "(value not shown)"))
         return None
     return role
 
@@ -263,9 +320,14 @@ def _check_part(part: Any, role: str | None, path: str, out: ExampleCheck) -> No
     elif kind == "image_url":
         _check_image_part(part, role, path, out)
     else:
-        shown = quote_name(kind) if isinstance(kind, str) else json_type(kind)
-        allowed = "text, image_url, refusal" if role == "assistant" else "text, image_url"
-        out.error("invalid_content_type", f"{path}.type", f"{shown} is not one of {allowed}")
+        allowed = ("text", "image_url", "refusal") if role == "assistant" else ("text", "image_url")
+        listed = ", ".join(allowed)
+        if isinstance(kind, str):
+            problem = describe_unknown(f"is not one of {listed}", kind, allowed)
+            problem = problem.replace("(not shown)", "(value not shown)")
+        else:
+            problem = f"must be one of {listed}, got {json_type(kind)}"
+        out.error("invalid_content_type", f"{path}.type", problem)
 
 
 def _require_string(part: dict[str, Any], key: str, path: str, out: ExampleCheck) -> None:

@@ -55,7 +55,10 @@ def _check_input(example: dict[str, Any], out: ExampleCheck) -> MessageTally | N
     if "messages" not in value:
         out.error("missing_messages", "input.messages", "is missing")
         return None
-    return check_messages(value["messages"], "input.messages", out)
+    tally = check_messages(value["messages"], "input.messages", out)
+    if tally is not None and not tally.has_user and not out.has_error:
+        out.warning("missing_user_message", "input.messages", "has no user message")
+    return tally
 
 
 def _check_output(example: dict[str, Any], key: str, out: ExampleCheck) -> MessageTally | None:

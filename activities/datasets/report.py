@@ -96,7 +96,8 @@ class FindingCollector:
         self._examples_per_kind = examples_per_kind
         self._summaries: dict[tuple[Severity, str], FindingSummary] = {}
 
-    def add(self, finding: Finding) -> None:
+    def add(self, finding: Finding, *, count: int = 1) -> None:
+        """Record `finding`, standing for `count` findings of its kind (see ExampleCheck)."""
         key = (finding.severity, finding.kind)
         summary = self._summaries.get(key)
         if summary is None:
@@ -104,7 +105,7 @@ class FindingCollector:
                 kind=finding.kind, severity=finding.severity, count=0, examples=[]
             )
             self._summaries[key] = summary
-        summary.count += 1
+        summary.count += count
         if len(summary.examples) < self._examples_per_kind:
             summary.examples.append(finding)
 

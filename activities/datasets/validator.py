@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from array import array
-from collections.abc import AsyncIterable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, Callable, Iterable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from activities.datasets.chat_format import ExampleCheck, check_chat_example
 from activities.datasets.dpo_format import check_dpo_example
+from activities.datasets.lines import DEFAULT_MAX_LINE_BYTES, Line, LineSplitter
 from activities.datasets.report import (
     DEFAULT_EXAMPLES_PER_KIND,
     DatasetFormat,
@@ -27,8 +27,14 @@ from activities.datasets.report import (
     json_type,
     warning,
 )
+from activities.datasets.structure import (
+    check_structure,
+    needs_structure_check,
+    nesting_message,
+    repeated_keys,
+)
+from activities.datasets.tallies import FirstSeen, MessageCounts
 
-DEFAULT_MAX_LINE_BYTES = 10 * 1024 * 1024
 DEFAULT_MIN_EXAMPLES = 10
 
 ExampleHook = Callable[[dict[str, Any], int], None]
@@ -40,6 +46,22 @@ CHECKERS: dict[DatasetFormat, ExampleChecker] = {
 }
 
 _BOM = b"\xef\xbb\xbf"
+# What a first line looks like when the file is not JSON Lines, and what to tell the user.
+_NOT_JSONL_HINTS: tuple[tuple[tuple[bytes, ...], str], ...] = (
+    ((b"\x1f\x8b",), "the file looks gzip-compressed; upload the uncompressed JSON Lines file"),
+    ((b"PK\x03\x04",), "the file looks like a zip archive; upload the JSON Lines file itself"),
+    (
+        (b"\xff\xfe", b"\xfe\xff"),
+        "the file looks like UTF-16 text; save it as UTF-8 (JSON Lines must be UTF-8)",
+    ),
+)
+_ARRAY_HINT = (
+    "the file looks like one JSON array; JSON Lines needs one JSON object per line,"
+    " with no enclosing brackets"
+)
+_PRETTY_HINT = (
+    "the file looks like pretty-printed JSON; JSON Lines needs each object on a single line"
+)
 
 
 class DatasetValidator:
@@ -66,9 +88,11 @@ class DatasetValidator:
         self.on_example: ExampleHook | None = on_example
         self._check = CHECKERS[fmt]
         self._findings = FindingCollector(examples_per_kind)
-        self._seen = _FirstSeen()
+        self._seen = FirstSeen()
         self._stats = DatasetStats()
-        self._message_counts = _MessageCounts()
+        self._message_counts = MessageCounts()
+        self._trained_assistant_messages = 0
+        self._first_content_seen = False
         self._report: ValidationReport | None = None
 
     def feed(self, line: bytes, line_no: int) -> None:
@@ -83,26 +107,72 @@ class DatasetValidator:
             self._findings.add(warning("blank_line", "blank line skipped", line=line_no))
             return
         self._stats.examples += 1
+        if not self._first_content_seen:
+            self._first_content_seen = True
+            self._hint_if_not_jsonl(body)
         if line_no == 1 and body.startswith(_BOM):
             self._findings.add(warning("utf8_bom", "file starts with a UTF-8 BOM", line=line_no))
             body = body[len(_BOM) :]
-        example = self._parse(body, line_no)
-        if example is None:
+        parsed = self._parse(body, line_no)
+        if parsed is None:
             return
-        first = self._seen.first_line(_example_hash(example), line_no)
+        example, text = parsed
+        if needs_structure_check(text):
+            shape = check_structure(example, line_no)
+            if not shape.ok:
+                self._add_check(shape)
+                return
+        try:
+            self._check_example(example, text, line_no)
+        except RecursionError:
+            # The depth limit should make this unreachable; a finding beats a crash.
+            self._findings.add(error("too_deeply_nested", nesting_message(None), line=line_no))
+
+    def _check_example(self, example: dict[str, Any], text: str, line_no: int) -> None:
+        canonical = _canonical(example)
+        repeats = repeated_keys(text, canonical)
+        if repeats:
+            message = (
+                f"{repeats} key(s) repeat an earlier key of the same object (not shown);"
+                " JSON keeps only the last value"
+            )
+            self._findings.add(warning("duplicate_key", message, line=line_no))
+        first = self._seen.first_line(_hash(canonical), line_no)
         if first is not None:
             self._stats.duplicate_examples += 1
             message = f"exact duplicate of the example on line {first}"
             self._findings.add(warning("duplicate_example", message, line=line_no))
         result = self._check(example, line_no)
-        self._findings.extend(result.findings)
+        self._add_check(result)
         if result.messages is not None:
             self._message_counts.add(result.messages)
             self._stats.assistant_messages += result.assistant_messages
+            self._trained_assistant_messages += result.trained_assistant_messages
         if result.ok:
             self._stats.valid_examples += 1
             if self.on_example is not None:
                 self.on_example(example, line_no)
+
+    def _add_check(self, result: ExampleCheck) -> None:
+        for finding, count in result.counted():
+            self._findings.add(finding, count=count)
+
+    def _hint_if_not_jsonl(self, body: bytes) -> None:
+        """One file-level error naming the likely cause when line 1 is not JSON Lines."""
+        hint = None
+        for starts, text in _NOT_JSONL_HINTS:
+            if body.startswith(starts):
+                hint = text
+        if hint is None and b"\x00" in body[:4]:
+            hint = _NOT_JSONL_HINTS[2][1]  # UTF-16 (or UTF-32) without a BOM
+        if hint is None:
+            start = body.removeprefix(_BOM).strip()
+            if start.startswith(b"["):
+                hint = _ARRAY_HINT
+            elif start == b"{":
+                hint = _PRETTY_HINT
+        if hint is not None:
+            self._findings.add(error("not_json_lines", hint))
 
     def feed_too_long(self, line_no: int, size: int) -> None:
         """Record a line the caller dropped unread because it exceeded `max_line_bytes`.
@@ -120,6 +190,11 @@ class DatasetValidator:
             message = f"file has {examples} examples; at least {self.min_examples} are required"
             self._findings.add(error("too_few_examples", message))
         counts = self._message_counts
+        if self.fmt == "chat" and counts.examples and not self._trained_assistant_messages:
+            message = (
+                "no example has an assistant message with weight 1, so there is nothing to train on"
+            )
+            self._findings.add(error("nothing_to_train", message))
         self._stats.messages = counts.total
         self._stats.min_messages_per_example = counts.low
         self._stats.max_messages_per_example = counts.high
@@ -147,7 +222,7 @@ class DatasetValidator:
         message = f"line is {size} bytes; the limit is {self.max_line_bytes}"
         self._findings.add(error("line_too_long", message, line=line_no))
 
-    def _parse(self, body: bytes, line_no: int) -> dict[str, Any] | None:
+    def _parse(self, body: bytes, line_no: int) -> tuple[dict[str, Any], str] | None:
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -160,78 +235,17 @@ class DatasetValidator:
             message = f"invalid JSON at column {exc.colno}: {exc.msg}"
             self._findings.add(error("invalid_json", message, line=line_no))
             return None
-        except (ValueError, RecursionError) as exc:
+        except RecursionError:
+            self._findings.add(error("too_deeply_nested", nesting_message(None), line=line_no))
+            return None
+        except ValueError as exc:
             self._findings.add(error("invalid_json", f"invalid JSON: {exc}", line=line_no))
             return None
         if not isinstance(value, dict):
             message = f"line must be a JSON object, got {json_type(value)}"
             self._findings.add(error("not_object", message, line=line_no))
             return None
-        return value
-
-
-class Line(NamedTuple):
-    """A line cut from a stream. `data` is None when it was dropped for being too long."""
-
-    number: int
-    data: bytes | None
-    size: int
-
-
-class LineSplitter:
-    """Cuts a byte stream into lines (terminators kept) as chunks arrive.
-
-    Holds at most one partial line; a line growing past `max_line_bytes` is discarded
-    as it streams by and reported as `Line(number, None, size)`.
-    """
-
-    def __init__(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
-        self.max_line_bytes = max_line_bytes
-        self._buf = bytearray()
-        # Bytes at the start of _buf already searched for a newline.
-        self._scanned = 0
-        # Bytes of the current over-long line discarded so far; None while not discarding.
-        self._skipped: int | None = None
-        self._line_no = 0
-
-    def push(self, chunk: bytes) -> Iterator[Line]:
-        if self._skipped is not None:
-            end = chunk.find(b"\n")
-            if end < 0:
-                self._skipped += len(chunk)
-                return
-            yield self._dropped(self._skipped + end + 1)
-            chunk = chunk[end + 1 :]
-        buf = self._buf
-        buf += chunk
-        start = 0
-        pos = self._scanned
-        while (end := buf.find(b"\n", pos)) >= 0:
-            self._line_no += 1
-            yield Line(self._line_no, bytes(buf[start : end + 1]), end + 1 - start)
-            start = pos = end + 1
-        del buf[:start]
-        self._scanned = len(buf)
-        # +1 leaves room for the '\r' of a CRLF terminator still to come.
-        if len(buf) > self.max_line_bytes + 1:
-            self._skipped = len(buf)
-            buf.clear()
-            self._scanned = 0
-
-    def close(self) -> Iterator[Line]:
-        """Flush a final line that has no trailing newline."""
-        if self._skipped is not None:
-            yield self._dropped(self._skipped)
-        elif self._buf:
-            self._line_no += 1
-            yield Line(self._line_no, bytes(self._buf), len(self._buf))
-            self._buf.clear()
-            self._scanned = 0
-
-    def _dropped(self, size: int) -> Line:
-        self._skipped = None
-        self._line_no += 1
-        return Line(self._line_no, None, size)
+        return value, text
 
 
 def validate_lines(
@@ -321,74 +335,12 @@ def _dispatch(validator: DatasetValidator, line: Line) -> None:
         validator.feed(line.data, line.number)
 
 
-class _MessageCounts:
-    """Running min / max / mean of messages per example."""
-
-    def __init__(self) -> None:
-        self.examples = 0
-        self.total = 0
-        self.low: int | None = None
-        self.high: int | None = None
-
-    def add(self, count: int) -> None:
-        self.examples += 1
-        self.total += count
-        self.low = count if self.low is None else min(self.low, count)
-        self.high = count if self.high is None else max(self.high, count)
-
-    @property
-    def mean(self) -> float | None:
-        return round(self.total / self.examples, 2) if self.examples else None
-
-
-class _FirstSeen:
-    """Open-addressing set of 64-bit hashes remembering the line each was first seen on.
-
-    Two flat arrays cost 12 bytes per slot (24-48 per record at load <= 1/2), against
-    roughly 110 for a dict of ints, which matters at millions of records.
-    """
-
-    def __init__(self, capacity: int = 1024) -> None:
-        self._hashes = array("Q", bytes(8 * capacity))
-        self._lines = array("I", bytes(4 * capacity))
-        self._size = 0
-
-    def first_line(self, key: int, line_no: int) -> int | None:
-        """The line `key` was first seen on, or None after recording it as new."""
-        key = key or 1  # 0 marks an empty slot
-        slot = self._find(key)
-        if self._hashes[slot] == key:
-            return self._lines[slot]
-        self._hashes[slot] = key
-        self._lines[slot] = line_no
-        self._size += 1
-        if self._size * 2 > len(self._hashes):
-            self._grow()
-        return None
-
-    def _find(self, key: int) -> int:
-        hashes = self._hashes
-        mask = len(hashes) - 1
-        slot = key & mask
-        while hashes[slot] not in (0, key):
-            slot = (slot + 1) & mask
-        return slot
-
-    def _grow(self) -> None:
-        old = zip(self._hashes, self._lines, strict=True)
-        capacity = 2 * len(self._hashes)
-        self._hashes = array("Q", bytes(8 * capacity))
-        self._lines = array("I", bytes(4 * capacity))
-        for key, line_no in old:
-            if key:
-                slot = self._find(key)
-                self._hashes[slot] = key
-                self._lines[slot] = line_no
-
-
-def _example_hash(example: dict[str, Any]) -> int:
+def _canonical(example: dict[str, Any]) -> str:
     # Canonical form: key order and whitespace do not make two records different.
-    canonical = json.dumps(example, sort_keys=True, separators=(",", ":"))
+    return json.dumps(example, sort_keys=True, separators=(",", ":"))
+
+
+def _hash(canonical: str) -> int:
     digest = hashlib.blake2b(canonical.encode("ascii"), digest_size=8).digest()
     return int.from_bytes(digest, "little")
 
