@@ -6,16 +6,20 @@ Unexpected exceptions are logged by type only and answered without a stack trace
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api.schemas import ErrorResponse, FieldError
 
 log = logging.getLogger("api.errors")
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 class ApiError(Exception):
@@ -35,19 +39,39 @@ def conflict(error_code: str, detail: str) -> ApiError:
 
 
 def _envelope(
-    status_code: int, error_code: str, detail: str, errors: list[FieldError] | None = None
+    status_code: int,
+    error_code: str,
+    detail: str,
+    errors: list[FieldError] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body = ErrorResponse(
         detail=detail, error_code=error_code, timestamp=datetime.now(UTC), errors=errors
     )
     return JSONResponse(
-        status_code=status_code, content=body.model_dump(mode="json", exclude_none=True)
+        status_code=status_code,
+        content=body.model_dump(mode="json", exclude_none=True),
+        headers=headers,
     )
 
 
 def _field_path(loc: tuple[object, ...] | list[object]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path answers. Starlette's own `Allow` names only the methods of the
+    first route that matched the path, and one path is often several routes."""
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    return ", ".join(allowed)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -66,9 +90,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return _envelope(422, "validation_error", f"invalid request: {summary}", errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _envelope(exc.status_code, code, str(exc.detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        return _envelope(exc.status_code, code, str(exc.detail), headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -41,6 +41,26 @@ LICENSE = {"name": "Proprietary", "url": "https://aivo.ai/license"}
 
 _DEFAULT_422 = "#/components/schemas/HTTPValidationError"
 _ERROR_REF = "#/components/schemas/ErrorResponse"
+_METHODS = ("get", "put", "post", "delete", "patch")
+
+# Paths served without a token (probes and scrapers); every other operation needs a bearer JWT.
+PUBLIC_PATHS = frozenset({"/health", "/metrics"})
+BEARER_SCHEME = "HTTPBearer"
+SECURITY_SCHEMES: dict[str, dict[str, str]] = {
+    BEARER_SCHEME: {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "A JWT naming the tenant and the roles trainer:read, trainer:write "
+        "or trainer:admin (admins act on every tenant).",
+    }
+}
+# Answered by any authenticated operation (api/auth.py), and by any with a body (the size cap).
+AUTH_RESPONSES = {
+    "401": "Missing, invalid or expired bearer token",
+    "403": "The token lacks the role or the tenant this action needs",
+}
+BODY_RESPONSES = {"413": "Request body too large"}
 
 
 def _replace_refs(node: Any, old: str, new: str) -> Any:
@@ -54,6 +74,37 @@ def _replace_refs(node: Any, old: str, new: str) -> Any:
     return node
 
 
+def _error_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": _ERROR_REF}}},
+    }
+
+
+def _add_responses(operation: dict[str, Any], responses: dict[str, str]) -> None:
+    """Add shared error responses, keeping a route's own wording where it has one."""
+    declared = operation.setdefault("responses", {})
+    for code, description in responses.items():
+        declared.setdefault(code, _error_response(description))
+    operation["responses"] = dict(sorted(declared.items()))
+
+
+def document_security(spec: dict[str, Any]) -> None:
+    """Declare the bearer scheme, and the 401/403 (and 413 for bodies) every operation can
+    answer, which the routes do not list one by one."""
+    spec.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    for path, item in spec.get("paths", {}).items():
+        for method in _METHODS:
+            operation = item.get(method)
+            if operation is None:
+                continue
+            if path not in PUBLIC_PATHS:
+                operation["security"] = [{BEARER_SCHEME: []}]
+                _add_responses(operation, AUTH_RESPONSES)
+            if "requestBody" in operation:
+                _add_responses(operation, BODY_RESPONSES)
+
+
 def build_spec() -> dict[str, Any]:
     """The OpenAPI document as published (a plain dict, key order preserved)."""
     app = create_app(Settings(_env_file=None))
@@ -64,6 +115,7 @@ def build_spec() -> dict[str, Any]:
     schemas = spec.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
+    document_security(spec)
 
     info = spec.setdefault("info", {})
     info.setdefault("contact", CONTACT)
@@ -91,7 +143,11 @@ _Dumper.add_representer(str, _represent_str)
 
 def render(spec: dict[str, Any]) -> str:
     return yaml.dump(
-        spec, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100,
+        spec,
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=100,
         default_flow_style=False,
     )
 
@@ -99,8 +155,11 @@ def render(spec: dict[str, Any]) -> str:
 def diff_summary(current: str, expected: str, path: Path, max_lines: int = 40) -> str:
     diff = list(
         difflib.unified_diff(
-            current.splitlines(), expected.splitlines(),
-            fromfile=f"{path} (checked in)", tofile=f"{path} (generated)", lineterm="",
+            current.splitlines(),
+            expected.splitlines(),
+            fromfile=f"{path} (checked in)",
+            tofile=f"{path} (generated)",
+            lineterm="",
         )
     )
     added = sum(1 for line in diff if line.startswith("+") and not line.startswith("+++"))
@@ -115,10 +174,14 @@ def diff_summary(current: str, expected: str, path: Path, max_lines: int = 40) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m api.openapi_export", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true",
-                        help="do not write; exit 1 when the checked-in file differs")
+    parser = argparse.ArgumentParser(
+        prog="python -m api.openapi_export",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="do not write; exit 1 when the checked-in file differs"
+    )
     parser.add_argument("--output", type=Path, default=SPEC_PATH, help="where the YAML goes")
     args = parser.parse_args(argv)
 

@@ -4,10 +4,11 @@ fields marked 'extension' are additions documented in our generated spec."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import SkipJsonSchema
 
 from core.evaluation import ScoreWeights, Thresholds
 from core.models import (
@@ -22,6 +23,17 @@ from core.models import (
 )
 
 REGISTRY_ID = "The registry's integer id, as a string"
+
+_T = TypeVar("_T")
+
+
+def _absent(value: object) -> bool:
+    return value is None
+
+
+# An optional response field the original contract does not mark nullable: left out of the
+# body while it has no value (a client generated from the contract rejects `null` there).
+Omittable = Annotated[_T | SkipJsonSchema[None], Field(exclude_if=_absent)]
 
 
 class CamelModel(BaseModel):
@@ -100,7 +112,7 @@ class PromotionBrief(BaseModel):
 class TrainingJobResponse(CamelModel):
     id: str
     name: str
-    description: str | None = None
+    description: Omittable[str] = None
     status: JobStatus
     provider: Provider
     base_model: str
@@ -108,18 +120,18 @@ class TrainingJobResponse(CamelModel):
     config: dict[str, Any]
     policy: dict[str, Any]
     datasheet: dict[str, Any]
-    provider_job_id: str | None = None
-    provider_model_id: str | None = None
+    provider_job_id: Omittable[str] = None
+    provider_model_id: Omittable[str] = None
     provider_metadata: dict[str, Any] = Field(default_factory=dict)
-    training_tokens: int | None = None
-    training_cost: float | None = None
-    training_duration: int | None = Field(default=None, description="Duration in seconds")
-    error_message: str | None = None
+    training_tokens: Omittable[int] = None
+    training_cost: Omittable[float] = None
+    training_duration: Omittable[int] = Field(default=None, description="Duration in seconds")
+    error_message: Omittable[str] = None
     retry_count: int = 0
     created_at: datetime
     updated_at: datetime
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
+    started_at: Omittable[datetime] = None
+    completed_at: Omittable[datetime] = None
     # extensions
     tenant_id: str
     stage: JobStage
@@ -160,22 +172,22 @@ class EvaluationResponse(BaseModel):
     id: str
     job_id: str
     name: str
-    description: str | None = None
+    description: Omittable[str] = None
     status: EvaluationStatus
     harness_config: dict[str, Any]
     thresholds: dict[str, Any]
-    pedagogy_score: float | None = None
-    safety_score: float | None = None
-    overall_score: float | None = None
-    passed: bool | None = None
+    pedagogy_score: Omittable[float] = None
+    safety_score: Omittable[float] = None
+    overall_score: Omittable[float] = None
+    passed: Omittable[bool] = None
     results: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
-    error_message: str | None = None
+    error_message: Omittable[str] = None
     retry_count: int = 0
     created_at: datetime
     updated_at: datetime
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
+    started_at: Omittable[datetime] = None
+    completed_at: Omittable[datetime] = None
     # extensions
     model: str | None = None
     baseline_model: str | None = None
@@ -220,14 +232,14 @@ class PromotionRequest(BaseModel):
 class PromotionResponse(BaseModel):
     id: str
     job_id: str
-    evaluation_id: str | None = None
-    registry_model_id: str | None = Field(default=None, description=REGISTRY_ID)
-    registry_version_id: str | None = Field(default=None, description=REGISTRY_ID)
-    registry_binding_id: str | None = Field(default=None, description=REGISTRY_ID)
+    evaluation_id: Omittable[str] = None
+    registry_model_id: Omittable[str] = Field(default=None, description=REGISTRY_ID)
+    registry_version_id: Omittable[str] = Field(default=None, description=REGISTRY_ID)
+    registry_binding_id: Omittable[str] = Field(default=None, description=REGISTRY_ID)
     promoted: bool
-    promotion_reason: str | None = None
+    promotion_reason: Omittable[str] = None
     promotion_metadata: dict[str, Any] = Field(default_factory=dict)
-    error_message: str | None = None
+    error_message: Omittable[str] = None
     created_at: datetime
     updated_at: datetime
     # extension
@@ -275,7 +287,9 @@ class ServiceStats(BaseModel):
     failed_evaluations: int
     total_promotions: int
     successful_promotions: int
-    average_training_time: float | None
+    average_training_time: Omittable[float] = Field(
+        default=None, description="Mean training duration in seconds; absent until a job has one"
+    )
     total_training_cost: float
     since: datetime | None = Field(
         default=None, description="Only jobs, evaluations and promotions created since then."

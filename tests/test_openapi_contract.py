@@ -3,13 +3,18 @@ original contract (paths, methods, schema properties, enums)."""
 
 from __future__ import annotations
 
+import re
+import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
-from api.openapi_export import SPEC_PATH, build_spec, main, render
+from api.app import create_app
+from api.openapi_export import PUBLIC_PATHS, SPEC_PATH, build_spec, main, render
+from core.settings import Settings
 
 CONTRACT_PATH = Path(__file__).parent / "contract" / "model-trainer.original.yaml"
 SHARED_CONTRACT = (
@@ -29,6 +34,7 @@ CONTRACT_SCHEMAS = (
     "ErrorResponse",
 )
 CONTRACT_ENUMS = ("JobStatus", "EvaluationStatus", "Provider")
+RESPONSES = ("Response", "List", "Stats")  # names of the contract's response schemas
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +115,9 @@ def test_contract_schema_properties_exist(
 def test_contract_enums_are_exact(
     name: str, generated: dict[str, Any], contract: dict[str, Any]
 ) -> None:
-    assert generated["components"]["schemas"][name]["enum"] == (
-        contract["components"]["schemas"][name]["enum"]
+    assert (
+        generated["components"]["schemas"][name]["enum"]
+        == (contract["components"]["schemas"][name]["enum"])
     )
 
 
@@ -118,9 +125,9 @@ def test_servers_and_tags_follow_the_contract(
     generated: dict[str, Any], contract: dict[str, Any]
 ) -> None:
     assert generated["tags"] == contract["tags"]
-    assert [s["url"] for s in generated["servers"]][1:] == [
-        s["url"] for s in contract["servers"]
-    ][1:]
+    assert [s["url"] for s in generated["servers"]][1:] == [s["url"] for s in contract["servers"]][
+        1:
+    ]
 
 
 def test_registry_ids_are_documented_as_integers_in_strings(generated: dict[str, Any]) -> None:
@@ -129,7 +136,7 @@ def test_registry_ids_are_documented_as_integers_in_strings(generated: dict[str,
         for field in ("registry_model_id", "registry_version_id", "registry_binding_id"):
             prop = schemas[schema]["properties"][field]
             assert "integer id, as a string" in prop["description"], (schema, field)
-            assert {"type": "string"} in prop["anyOf"]
+            assert prop.get("type") == "string" or {"type": "string"} in prop["anyOf"]
 
 
 def test_every_error_response_is_the_envelope(generated: dict[str, Any]) -> None:
@@ -140,5 +147,66 @@ def test_every_error_response_is_the_envelope(generated: dict[str, Any]) -> None
                 if code.startswith(("4", "5")) and path != "/health":
                     schema = response["content"]["application/json"]["schema"]
                     assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (
-                        path, method, code,
+                        path,
+                        method,
+                        code,
                     )
+
+
+def _allows_null(prop: dict[str, Any]) -> bool:
+    return prop.get("type") == "null" or any(_allows_null(p) for p in prop.get("anyOf", []))
+
+
+@pytest.mark.parametrize("name", [n for n in CONTRACT_SCHEMAS if n.endswith(RESPONSES)])
+def test_contract_properties_are_nullable_only_where_the_contract_says(
+    name: str, generated: dict[str, Any], contract: dict[str, Any]
+) -> None:
+    """A response field the contract does not mark nullable is documented (and sent) as
+    absent or set, never null. Requests may be laxer than the contract."""
+    theirs = contract["components"]["schemas"][name]["properties"]
+    ours = generated["components"]["schemas"][name]["properties"]
+    nullable = sorted(
+        field
+        for field, prop in theirs.items()
+        if not prop.get("nullable") and _allows_null(ours[field])
+    )
+    assert nullable == []
+
+
+def test_bearer_scheme_and_auth_errors_are_declared(generated: dict[str, Any]) -> None:
+    scheme = generated["components"]["securitySchemes"]["HTTPBearer"]
+    assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
+    secured = 0
+    for path, item in generated["paths"].items():
+        for method, operation in item.items():
+            if path in PUBLIC_PATHS:
+                assert "security" not in operation, (path, method)
+                assert "401" not in operation["responses"], (path, method)
+                continue
+            secured += 1
+            assert operation["security"] == [{"HTTPBearer": []}], (path, method)
+            assert {"401", "403"} <= set(operation["responses"]), (path, method)
+    assert secured >= 20
+
+
+def test_every_operation_with_a_body_declares_413(generated: dict[str, Any]) -> None:
+    for path, item in generated["paths"].items():
+        for method, operation in item.items():
+            if "requestBody" in operation:
+                assert "413" in operation["responses"], (path, method)
+
+
+async def test_every_405_names_the_allowed_methods(generated: dict[str, Any]) -> None:
+    """`Allow` lists every method the path has, even when they are separate routes."""
+    app = create_app(Settings(_env_file=None))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        for path, item in generated["paths"].items():
+            declared = {m.upper() for m in item if m in METHODS}
+            concrete = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
+            for method in sorted({m.upper() for m in METHODS} - declared):
+                response = await client.request(method, concrete)
+                assert response.status_code == 405, (method, path, response.status_code)
+                allowed = {m.strip() for m in response.headers["allow"].split(",")}
+                assert allowed - {"HEAD"} == declared, (method, path, allowed)
+                assert response.json()["error_code"] == "method_not_allowed"

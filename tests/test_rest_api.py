@@ -300,7 +300,7 @@ async def _submit_and_fail(api: httpx.AsyncClient, body: dict[str, Any]) -> dict
     created = await submit(api, body)
     job = await wait_for_job(api, created["id"], until={"failed"}, timeout=30)
     assert job["status"] == "failed"
-    assert job["providerJobId"] is None
+    assert "providerJobId" not in job
     return job
 
 
@@ -481,15 +481,17 @@ async def test_status_cannot_be_set_by_update(
 
 
 @pytest.mark.usefixtures("slow_training")
-async def test_actions_on_a_running_job_are_409_with_a_reason(api: httpx.AsyncClient) -> None:
+async def test_actions_on_a_running_job_are_rejected_with_a_reason(
+    api: httpx.AsyncClient,
+) -> None:
     created = await submit(api, job_request(name="still-training", policy={"scope": scope("run")}))
     job = await wait_for_job(api, created["id"], until={"training"}, stage="training")
     path = f"/trainer/jobs/{job['id']}"
 
-    evaluate = envelope(await api.post(f"{path}/evaluate", json=EVALUATION_BODY), 409)
+    evaluate = envelope(await api.post(f"{path}/evaluate", json=EVALUATION_BODY), 400)
     assert evaluate["error_code"] == "job_not_evaluable"
     assert "training" in evaluate["detail"] and "completed" in evaluate["detail"]
-    promote = envelope(await api.post(f"{path}/promote", json={"force": True}), 409)
+    promote = envelope(await api.post(f"{path}/promote", json={"force": True}), 400)
     assert promote["error_code"] == "job_not_promotable"
     assert "training" in promote["detail"]
     no_evaluation = envelope(await api.get(f"{path}/evaluation"), 404)
@@ -627,13 +629,13 @@ async def test_promote_a_passed_job_is_idempotent_at_the_registry(
     assert reread["id"] == second.json()["id"]
 
 
-async def test_promote_without_force_after_a_failed_evaluation_is_409(
+async def test_promote_without_force_after_a_failed_evaluation_is_400(
     api: httpx.AsyncClient, trained: dict[str, dict[str, Any]]
 ) -> None:
     job = trained["unsafe"]
     assert job["evaluation"]["status"] == "failed", job["evaluation"]
     assert job["promotion"] is None
-    body = envelope(await api.post(f"/trainer/jobs/{job['id']}/promote", json={}), 409)
+    body = envelope(await api.post(f"/trainer/jobs/{job['id']}/promote", json={}), 400)
     assert body["error_code"] == "evaluation_not_passed"
     assert "failed" in body["detail"] and "force" in body["detail"]
     assert (await api.get(f"/trainer/jobs/{job['id']}")).json()["promotion"] is None
@@ -661,7 +663,7 @@ async def test_stats_follow_the_contract_and_agree(
     assert s["passed_evaluations"] >= 1 and s["failed_evaluations"] >= 1
     assert 1 <= s["successful_promotions"] <= s["total_promotions"]
     assert s["total_training_cost"] >= trained["good"]["trainingCost"] > 0
-    assert s["average_training_time"] is None or s["average_training_time"] >= 0
+    assert s["average_training_time"] >= 0  # completed jobs exist, so there is a mean
 
 
 async def test_health_is_200_when_everything_is_reachable(api: httpx.AsyncClient) -> None:

@@ -68,7 +68,8 @@ async def start_evaluation(
 ) -> EvaluationResponse:
     job = await require_job(st, caller, job_id)
     if job["status"] != JobStatus.completed.value or not job["provider_model_id"]:
-        raise conflict(
+        raise ApiError(
+            400,
             "job_not_evaluable",
             f"job is {job['status']}; only a completed job with a fine-tuned model "
             "can be evaluated",

@@ -11,7 +11,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.common import WorkflowIDReusePolicy
 
 from api.auth import READ, WRITE, Caller, require
-from api.errors import ApiError, conflict
+from api.errors import ApiError
 from api.mapping import evaluation_brief, promotion_response
 from api.repository import (
     get_promotion,
@@ -54,7 +54,8 @@ async def promote(
     body = body or PromotionRequest()
     job = await require_job(st, caller, job_id)
     if job["status"] != JobStatus.completed.value or not job["provider_model_id"]:
-        raise conflict(
+        raise ApiError(
+            400,
             "job_not_promotable",
             f"job is {job['status']}; only a completed job with a fine-tuned model "
             "can be promoted",
@@ -64,9 +65,10 @@ async def promote(
     evaluation = await latest_evaluation(st.pool, str(job_id))
     if not body.force:
         if evaluation is None:
-            raise conflict("not_evaluated", "the job has no evaluation; evaluate it first")
+            raise ApiError(400, "not_evaluated", "the job has no evaluation; evaluate it first")
         if not evaluation["passed"]:
-            raise conflict(
+            raise ApiError(
+                400,
                 "evaluation_not_passed",
                 f"latest evaluation is {evaluation['status']}; promote with force=true "
                 "(admin) to override",
