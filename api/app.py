@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from activities.providers.openai_provider import make_openai_client
 from api.auth import warn_if_disabled
+from api.db_unavailable import install_database_unavailable_handler
 from api.errors import install_error_handlers
 from api.request_context import RequestContextMiddleware
 from api.routers import (
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_database_unavailable_handler(app)
     for router in (
         jobs.router, evaluations.router, promotions.router, approvals.router, health.router
     ):
