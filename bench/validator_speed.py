@@ -14,7 +14,10 @@ its own process so peak RSS is its own:
 MB/s is file size / wall time (raw_batch: encode time only), after imports and the encoding
 load (once per worker process in the service). Peak RSS is the process's `ru_maxrss`,
 interpreter and encodings included.
-Run: `python -m bench.validator_speed [--sizes 10,100] [--with-1gb]`.
+Run: `python -m bench.validator_speed [--sizes 10,100] [--with-1gb] [--ids]`.
+`--ids` puts an id like `Q1234567` after every tenth word of user turns (digit runs that
+wake the phone-number scan). `--pii` instead times the PII scan alone (`find_pii`, ns per
+character) on texts of 4 KB to 512 KB: plain words, ids, and texts dense with SSNs or cards.
 """
 
 from __future__ import annotations
@@ -69,13 +72,18 @@ class RunResult(BaseModel):
 # ---- data ----------------------------------------------------------------------------------
 
 
-def _sentence(rng: random.Random, words: int) -> str:
+IDS = False  # set by --ids (child processes get it through the dataset file)
+
+
+def _sentence(rng: random.Random, words: int, ids: bool = False) -> str:
     out: list[str] = []
-    for word in rng.choices(_WORDS, k=words):
+    for i, word in enumerate(rng.choices(_WORDS, k=words)):
         roll = rng.random()
         out.append(word + rng.choice(",.?:") if roll < 0.08 else word)
         if roll > 0.97:
             out.append(str(rng.randint(0, 999)))
+        if ids and i % 10 == 9:
+            out.append(f"Q{rng.randrange(10**7):07d}")
     text = " ".join(out)
     return text[0].upper() + text[1:] + "."
 
@@ -83,7 +91,7 @@ def _sentence(rng: random.Random, words: int) -> str:
 def _example(rng: random.Random, n: int) -> dict[str, Any]:
     messages = [{"role": "system", "content": rng.choice(_SYSTEM)}]
     for _ in range(rng.choice((1, 1, 1, 2))):
-        user = _sentence(rng, rng.randint(10, 60))
+        user = _sentence(rng, rng.randint(10, 60), IDS)
         if n % 997 == 0:  # a little PII, as real data has
             user += f" My email is student{n}@example.org."
         messages.append({"role": "user", "content": user})
@@ -251,6 +259,33 @@ def child(variant: str, path: Path) -> None:
     print(result.model_dump_json())
 
 
+# ---- PII scan alone ------------------------------------------------------------------------
+
+PII_TEXTS = {
+    "words": lambda rng, n: _sentence(rng, n // 6),
+    "ids": lambda rng, n: _sentence(rng, n // 7, ids=True),
+    "ssn-dense": lambda rng, n: " ".join(["123-45-6789"] * (n // 12)),
+    "card-dense": lambda rng, n: " ".join(["4111111111111111"] * (n // 17)),
+}
+
+
+def run_pii() -> None:
+    from activities.datasets.pii import find_pii
+
+    print(f"# {machine()}; load average {os.getloadavg()[0]:.2f} at start")
+    print("| text | chars | ns/char | found |")
+    print("|---|---|---|---|")
+    for name, make in PII_TEXTS.items():
+        for size in (4_000, 64_000, 512_000):
+            text = make(random.Random(3), size)
+            reps = max(1, 256_000 // size)
+            start = time.perf_counter()
+            for _ in range(reps):
+                found = find_pii(text)
+            per_char = (time.perf_counter() - start) / reps / len(text) * 1e9
+            print(f"| {name} | {len(text)} | {per_char:.0f} | {found} |", flush=True)
+
+
 # ---- driver --------------------------------------------------------------------------------
 
 
@@ -283,11 +318,18 @@ def main() -> None:
     parser.add_argument("--with-1gb", action="store_true", help="also run 1000 MB")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--dir", type=Path, help="where to generate (default: a temp dir)")
+    parser.add_argument("--ids", action="store_true", help="ids like Q1234567 in user turns")
+    parser.add_argument("--pii", action="store_true", help="time the PII scan alone")
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child[0], Path(args.child[1]))
         return
+    if args.pii:
+        run_pii()
+        return
+    global IDS
+    IDS = args.ids
 
     sizes = [int(s) for s in args.sizes.split(",") if s]
     if args.with_1gb and 1000 not in sizes:

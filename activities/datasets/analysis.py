@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from activities.datasets.cost import CostEstimate, check_cost_limit, estimate_cost
 from activities.datasets.datasheet import check_datasheet_against_stats
+from activities.datasets.masking import safe_text
 from activities.datasets.pii import PiiScanner, PiiSummary, check_pii_claim
 from activities.datasets.policy import check_datasheet_policy, policy_for_tenant
 from activities.datasets.report import (
@@ -28,8 +29,11 @@ from activities.datasets.report import (
     FindingSummary,
     ValidationReport,
     error,
+    warning,
 )
+from activities.datasets.structure import SHOWN_KEYS
 from activities.datasets.token_stats import (
+    DEFAULT_PER_EXAMPLE_TOKEN_LIMIT,
     TokenStats,
     TokenStatsCollector,
     per_example_token_limit,
@@ -56,7 +60,8 @@ class DatasetAnalysis(BaseModel):
     pii: PiiSummary
     datasheet: list[Finding] = Field(description="datasheet and tenant-policy findings")
     findings: list[FindingSummary] = Field(
-        description="findings over the whole file: example_too_long, cost, pii_found"
+        description="findings over the whole file: example_too_long, token_limit_unknown,"
+        " cost, pii_found"
     )
 
     @property
@@ -94,15 +99,15 @@ def analyze_dataset(
     lines_kept = settings.dataset_report_lines_per_kind
     policy = policy_for_tenant(settings.dataset_policy_file, tenant_id)
     encoding = encoding_for_model(base_model, settings.dataset_encodings_dir)
-    collector = TokenStatsCollector(
-        encoding.name, per_example_token_limit(base_model), lines_kept=lines_kept
-    )
+    known_limit = per_example_token_limit(base_model)
+    limit = known_limit or DEFAULT_PER_EXAMPLE_TOKEN_LIMIT
+    collector = TokenStatsCollector(encoding.name, limit, lines_kept=lines_kept)
     pii = PiiScanner(region=settings.dataset_pii_phone_region, lines_kept=lines_kept)
     counter = TokenCounter(encoding)
 
     def on_example(example: dict[str, Any], line_no: int) -> None:
         parts = example_texts(example, fmt)
-        pii.scan(parts.texts, line_no)
+        pii.scan([*parts.texts, *texts_outside_the_schema(example)], line_no)
         collector.add(line_no, counter.count(parts))
         if also is not None:
             also(example)
@@ -118,6 +123,7 @@ def analyze_dataset(
     sheet += check_datasheet_against_stats(datasheet, report.stats)
     findings = [
         *_too_long_summary(tokens, base_model),
+        *([] if known_limit else _summaries([_limit_unknown(base_model)])),
         *_summaries(check_cost_limit(cost, restrictions)),
         *_summaries(check_pii_claim(pii_summary, datasheet)),
     ]
@@ -138,13 +144,52 @@ def analyze_dataset(
     )
 
 
+def texts_outside_the_schema(example: dict[str, Any]) -> list[str]:
+    """Strings the provider receives that token counting does not read: keys outside the
+    formats' schema, the strings under them, and ids and URLs. Scanned for PII so a
+    `pii_removed` claim covers the whole record, keys included.
+
+    Tool definitions are skipped: their compact JSON (keys too) is already a counted text.
+    """
+    found: list[str] = []
+    stack: list[tuple[Any, bool]] = [(example, False)]
+    while stack:
+        value, unknown = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in ("tools", "functions") and not unknown:
+                    continue
+                inside = unknown or key not in SHOWN_KEYS
+                if inside and not unknown:
+                    found.append(key)
+                if isinstance(item, dict | list):
+                    stack.append((item, inside))
+                elif isinstance(item, str) and (inside or key in ("id", "url")):
+                    found.append(item)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict | list):
+                    stack.append((item, unknown))
+                elif unknown and isinstance(item, str):
+                    found.append(item)
+    return found
+
+
+def _limit_unknown(base_model: str) -> Finding:
+    return warning(
+        "token_limit_unknown",
+        f"the per-example token limit of base model {safe_text(base_model)[:80]!r} is unknown;"
+        f" examples are checked against a conservative {DEFAULT_PER_EXAMPLE_TOKEN_LIMIT} tokens",
+    )
+
+
 def _too_long_summary(tokens: TokenStats, base_model: str) -> list[FindingSummary]:
     if not tokens.too_long_examples:
         return []
     examples = [
         error(
             "example_too_long",
-            f"example has {e.tokens} tokens; {base_model} trains on at most"
+            f"example has {e.tokens} tokens; {safe_text(base_model)[:80]} trains on at most"
             f" {tokens.token_limit} per example",
             line=e.line,
         )

@@ -1,7 +1,7 @@
 """PII scan of training text: counts per kind and line numbers, never the values.
 
 Kinds: e-mail addresses (regex), phone numbers (`phonenumbers`' matcher, Google's
-libphonenumber port, in a default region; see `_looks_like_phone`), US social security numbers
+libphonenumber port, in a default region; see `phones.looks_like_phone`), US social security numbers
 (dashed or spaced, without the never-issued 000/666/9xx areas, 00 groups and 0000
 serials), payment card numbers (13-19 digits with an issuer prefix 2-6, passing Luhn).
 
@@ -12,7 +12,9 @@ ordinary sentences as one: "The answer is 42 because 6 times 7 is 42." comes bac
 for "number + street name + suffix" has the same problem with "page 12 Park Lane".
 
 Speed: each text is checked with cheap tests first (`@` present; a run of 7+ digits), and
-only texts that pass go through the regexes and the phone matcher.
+only texts that pass go through the regexes and the phone matcher. Linear in the text
+whatever its digits: SSNs and cards are blanked in one join (not a copy of the text per
+match), and `phones` skips the parse of digit groups that cannot be a phone number.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-import phonenumbers
 from pydantic import BaseModel, Field
 
+from activities.datasets.phones import count_phones
 from activities.datasets.report import Finding, error, warning
 
 PiiKind = Literal["email", "phone", "ssn", "payment_card"]
@@ -72,21 +74,16 @@ def find_pii(text: str, region: str = "US") -> dict[PiiKind, int]:
     if _DIGIT_RUN.search(text) is None:
         return found
     # Blank out SSNs and cards so the phone matcher does not count their digits again.
-    masked = text
-    ssns = 0
-    for match in _SSN.finditer(text):
-        ssns += 1
-        masked = _blank(masked, match.start(), match.end())
-    cards = 0
-    for match in _CARD.finditer(masked):
-        digits = re.sub(r"\D", "", match.group())
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
-            cards += 1
-            masked = _blank(masked, match.start(), match.end())
-    matcher = phonenumbers.PhoneNumberMatcher(
-        masked, region, leniency=phonenumbers.Leniency.POSSIBLE
-    )
-    phones = sum(1 for match in matcher if _looks_like_phone(match))
+    ssn_spans = [m.span() for m in _SSN.finditer(text)]
+    masked = _blank_spans(text, ssn_spans)
+    card_spans = [
+        m.span()
+        for m in _CARD.finditer(masked)
+        if luhn_valid(digits := re.sub(r"\D", "", m.group())) and 13 <= len(digits) <= 19
+    ]
+    masked = _blank_spans(masked, card_spans)
+    ssns, cards = len(ssn_spans), len(card_spans)
+    phones = count_phones(masked, region)
     digit_kinds: tuple[tuple[PiiKind, int], ...] = (
         ("ssn", ssns),
         ("payment_card", cards),
@@ -98,23 +95,18 @@ def find_pii(text: str, region: str = "US") -> dict[PiiKind, int]:
     return found
 
 
-def _looks_like_phone(match: phonenumbers.PhoneNumberMatch) -> bool:
-    """A valid number, or a full-length one written the way phone numbers are written.
-
-    The second case catches numbers in unassigned ranges such as the US 555 exchange: a
-    `pii_removed` claim cannot tell them from real ones. A bare run of digits must be valid,
-    so answers like 1234567 in maths data do not count.
-    """
-    if phonenumbers.is_valid_number(match.number):
-        return True
-    raw = match.raw_string
-    national = str(match.number.national_number)
-    formatted = raw.startswith("+") or any(c in raw for c in " -.()")
-    return formatted and len(national) >= 10
-
-
-def _blank(text: str, start: int, end: int) -> str:
-    return text[:start] + " " * (end - start) + text[end:]
+def _blank_spans(text: str, spans: list[tuple[int, int]]) -> str:
+    """`text` with each (non-overlapping, ordered) span replaced by spaces, in one pass."""
+    if not spans:
+        return text
+    pieces: list[str] = []
+    done = 0
+    for start, end in spans:
+        pieces.append(text[done:start])
+        pieces.append(" " * (end - start))
+        done = end
+    pieces.append(text[done:])
+    return "".join(pieces)
 
 
 class PiiKindSummary(BaseModel):

@@ -34,6 +34,11 @@ MIN_DEFAULT_EPOCHS = 1
 MAX_DEFAULT_EPOCHS = 25
 
 
+# Applied when a model is not in the table: the smallest limit of the current fine-tunable
+# models, so an example the real limit would truncate is caught rather than let through.
+DEFAULT_PER_EXAMPLE_TOKEN_LIMIT = 16_385
+
+
 def per_example_token_limit(base_model: str) -> int | None:
     name = base_model_family(base_model)
     matches = [p for p in PER_EXAMPLE_TOKEN_LIMITS if name.startswith(p)]
