@@ -18,8 +18,8 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.datasets.analysis import DatasetAnalysis, analyze_dataset
-from activities.datasets.fetch import DatasetFetchUnavailable, DatasetUriError, fetch_to_file
+from activities.datasets.analysis import DatasetAnalysis
+from activities.datasets.step import fetch_and_analyse
 from activities.deps import ActivityDeps, UnsupportedProvider
 from activities.evaluation.contamination import TrainingFingerprints
 from activities.heartbeat import heartbeating
@@ -87,38 +87,19 @@ class TrainingActivities:
         settings: Settings,
         also: Callable[[dict[str, Any]], None] | None = None,
     ) -> tuple[DatasetAnalysis, dict[str, Any]]:
-        """Stream the dataset to `path`, then analyse it in one pass (in a thread)."""
-        try:
-            fetched = await fetch_to_file(uri, path, settings=settings, tenant_id=tenant_id)
-        except DatasetUriError as err:
-            raise non_retryable(err.code, f"datasetUri: {err}") from None
-        except DatasetFetchUnavailable as err:
-            raise ApplicationError(f"dataset store unavailable: {err}", type=err.code) from None
-        analysis = await asyncio.to_thread(  # CPU-bound: keep the event loop free
-            analyze_dataset,
+        """Stream the dataset to `path`, then analyse it in one pass (see datasets.step)."""
+        return await fetch_and_analyse(
             path,
-            fmt=fmt,  # type: ignore[arg-type]
+            uri=uri,
+            tenant_id=tenant_id,
+            fmt=fmt,
             base_model=base_model,
             datasheet=datasheet,
-            tenant_id=tenant_id,
             restrictions=restrictions,
             n_epochs=n_epochs,
             settings=settings,
             also=also,
         )
-        report = {
-            "ok": analysis.ok,
-            "dataset": analysis.report.model_dump(mode="json"),
-            "datasheet": [f.model_dump(mode="json") for f in analysis.datasheet],
-            "findings": [f.model_dump(mode="json") for f in analysis.findings],
-            "tokens": analysis.tokens.model_dump(mode="json"),
-            "cost": analysis.cost.model_dump(mode="json"),
-            "pii": analysis.pii.model_dump(mode="json"),
-            "file": {"bytes": fetched.bytes, "sha256": fetched.sha256},
-        }
-        if not analysis.ok:
-            report["errors_text"] = analysis.errors_text(10)
-        return analysis, report
 
     @activity.defn(name="validate_dataset")
     @timed_step

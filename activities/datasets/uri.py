@@ -9,6 +9,8 @@ from activities.datasets.source import DatasetUriError
 
 SUPPORTED_SCHEMES = ("s3", "https", "file")
 MAX_URI_LENGTH = 4096
+# NAME_MAX of the common Linux file systems: a longer local segment can never be opened.
+MAX_PATH_SEGMENT_BYTES = 255
 
 
 def scheme_of(uri: str) -> str:
@@ -49,6 +51,8 @@ def check_uri_syntax(uri: str) -> None:
         raise DatasetUriError(f"datasetUri is longer than {MAX_URI_LENGTH} characters")
     if any(ord(ch) < 32 for ch in uri):
         raise DatasetUriError("datasetUri contains control characters")
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in uri):
+        raise DatasetUriError("datasetUri is not valid Unicode")
     try:
         parts = urlsplit(uri)
         port = parts.port
@@ -74,3 +78,19 @@ def check_uri_syntax(uri: str) -> None:
     elif scheme == "file":
         if not parts.path.strip("/") and not parts.netloc:
             raise DatasetUriError("a file datasetUri needs a path")
+    if scheme in ("", "file"):
+        _check_local_path(unquote(parts.path if scheme else uri))
+
+
+def _check_local_path(path: str) -> None:
+    """Refuse a local path no file system can hold, before any file-system call."""
+    if any(ord(ch) < 32 for ch in path):
+        raise DatasetUriError("datasetUri contains control characters")
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in path):
+        raise DatasetUriError("datasetUri is not valid Unicode")
+    longest = max((len(s.encode("utf-8")) for s in path.split("/")), default=0)
+    if longest > MAX_PATH_SEGMENT_BYTES:
+        raise DatasetUriError(
+            f"datasetUri has a path segment of {longest} bytes; the limit is"
+            f" {MAX_PATH_SEGMENT_BYTES}"
+        )

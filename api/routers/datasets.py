@@ -15,14 +15,16 @@ from activities.datasets.source import DatasetUriError
 from activities.datasets.uri import check_uri_syntax
 from api.auth import READ, Caller, require
 from api.errors import ApiError
+from api.json_body import StrictJSONRoute
 from api.routers.jobs import ERRORS
 from api.state import AppState, app_state
 from core.models import TrainingMethod
 from core.steps import DatasetInspection, InspectDatasetInput
+from core.text import FreeJson, Name, ShortText, UriText
 from workflows.datasets import DatasetCheckWorkflow
 from workflows.failures import describe_failure
 
-router = APIRouter(prefix="/trainer/datasets", tags=["Training Jobs"])
+router = APIRouter(prefix="/trainer/datasets", tags=["Training Jobs"], route_class=StrictJSONRoute)
 
 CallerDep = Annotated[Caller, Depends(require(READ))]
 StateDep = Annotated[AppState, Depends(app_state)]
@@ -30,17 +32,31 @@ StateDep = Annotated[AppState, Depends(app_state)]
 # Refusals that mean "not allowed to read it" rather than "it is wrong".
 FORBIDDEN_CODES = {"dataset_access_denied"}
 NOT_FOUND_CODES = {"dataset_not_found"}
+# Failures of ours, not of the request: the message says so and carries no trace.
+SERVER_FAULT_CODES = {"dataset_analysis_bug", "dataset_policy_invalid"}
+# Still failing after the step's retries: worth trying again later.
+UNAVAILABLE_CODES = {"dataset_store_unavailable", "dataset_read_failed", "dataset_spool_failed"}
+
+
+def status_for(code: str) -> int:
+    if code in FORBIDDEN_CODES:
+        return 403
+    if code in NOT_FOUND_CODES:
+        return 404
+    if code in UNAVAILABLE_CODES:
+        return 503
+    return 500 if code in SERVER_FAULT_CODES else 422
 
 
 class DatasetValidateRequest(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
-    dataset_uri: str = Field(min_length=1, max_length=2048)
-    base_model: str = Field(default="gpt-4o-mini-2024-07-18", min_length=1, max_length=255)
-    datasheet: dict[str, Any] | None = None
+    dataset_uri: UriText
+    base_model: Name = "gpt-4o-mini-2024-07-18"
+    datasheet: FreeJson | None = None
     method: TrainingMethod = TrainingMethod.supervised
     n_epochs: int | None = Field(default=3, ge=1, le=10)
-    scope: str | None = Field(
+    scope: ShortText | None = Field(
         default=None, description="Tenant whose access rules apply (admins only; else yours)"
     )
 
@@ -86,7 +102,6 @@ async def validate_dataset(
         )
     except WorkflowFailureError as err:
         code, message = describe_failure(err.cause)
-        status = 403 if code in FORBIDDEN_CODES else 404 if code in NOT_FOUND_CODES else 422
-        raise ApiError(status, code, message) from None
+        raise ApiError(status_for(code), code, message) from None
     assert isinstance(inspection, DatasetInspection)
     return DatasetValidateResponse(ok=inspection.ok, report=inspection.report)
