@@ -11,6 +11,9 @@ from fastapi import FastAPI
 
 from activities.providers.openai_provider import make_openai_client
 from api.auth import warn_if_disabled
+from api.base_models import BaseModelCheck
+from api.body_limit import BodySizeLimitMiddleware
+from api.catch_all import CatchAllMiddleware
 from api.db_unavailable import install_database_unavailable_handler
 from api.errors import install_error_handlers
 from api.request_context import RequestContextMiddleware
@@ -54,7 +57,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         temporal = await connect(settings.temporal_address, settings.temporal_namespace)
         openai_client = make_openai_client(settings, max_retries=0)
         app.state.trainer = AppState(
-            settings=settings, pool=pool, temporal=temporal, openai=openai_client
+            settings=settings,
+            pool=pool,
+            temporal=temporal,
+            openai=openai_client,
+            base_models=BaseModelCheck(openai_client, settings.base_model_cache_seconds),
         )
         logging.getLogger("api").info("model trainer API ready")
         try:
@@ -80,5 +87,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_view.router)
     app.include_router(datasets.router)
     app.include_router(observability.router)
+    # Outermost last: request ids and access lines cover every answer, the catch-all's
+    # 500s and the size limit's 413s included.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(CatchAllMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app

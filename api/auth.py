@@ -22,12 +22,15 @@ from fastapi import Depends, Request
 
 from api.errors import ApiError
 from core.settings import Settings
+from core.text import text_problem
 
 log = logging.getLogger("api.auth")
 
 READ = "trainer:read"
 WRITE = "trainer:write"
 ADMIN = "trainer:admin"
+# A subject names a reviewer or requester (at most 255 characters), a tenant a scope.
+MAX_CLAIM_CHARS = 255
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,25 @@ def _verification_key(settings: Settings, token: str) -> tuple[object, list[str]
     return secret, ["HS256"]
 
 
+def _is_claim_text(value: object) -> bool:
+    """A tenant or subject we can store and send on (it names rows, reviewers, requesters)."""
+    return (
+        isinstance(value, str) and 0 < len(value) <= MAX_CLAIM_CHARS and text_problem(value) is None
+    )
+
+
+def _roles(raw: object) -> frozenset[str]:
+    """The roles claim: absent, a space-separated string, or a list of strings; anything
+    else makes the token invalid rather than the request fail."""
+    if raw is None:
+        return frozenset()
+    if isinstance(raw, str):
+        return frozenset(raw.split())
+    if isinstance(raw, list) and all(isinstance(role, str) for role in raw):
+        return frozenset(raw)
+    raise unauthorized("invalid roles claim")
+
+
 def caller_from_token(settings: Settings, token: str) -> Caller:
     try:
         key, algorithms = _verification_key(settings, token)
@@ -89,12 +111,14 @@ def caller_from_token(settings: Settings, token: str) -> Caller:
         raise unauthorized("token expired") from None
     except (jwt.InvalidTokenError, jwt.PyJWKClientError):
         raise unauthorized("invalid token") from None
-    raw_roles = claims.get(settings.jwt_roles_claim, [])
-    roles = raw_roles.split() if isinstance(raw_roles, str) else list(raw_roles or [])
+    roles = _roles(claims.get(settings.jwt_roles_claim))
     tenant = claims.get(settings.jwt_tenant_claim)
-    if tenant is not None and not isinstance(tenant, str):
+    if tenant is not None and not _is_claim_text(tenant):
         raise unauthorized("invalid tenant claim")
-    caller = Caller(subject=str(claims["sub"]), tenant=tenant, roles=frozenset(map(str, roles)))
+    subject = claims["sub"]
+    if not _is_claim_text(subject):
+        raise unauthorized("invalid subject claim")
+    caller = Caller(subject=subject, tenant=tenant, roles=roles)
     if caller.tenant is None and not caller.is_admin:
         raise unauthorized("token names no tenant")
     return caller

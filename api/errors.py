@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from api.schemas import ErrorResponse, FieldError
+from core.text import replace_unsafe
 
 log = logging.getLogger("api.errors")
 
@@ -46,7 +47,10 @@ def _envelope(
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body = ErrorResponse(
-        detail=detail, error_code=error_code, timestamp=datetime.now(UTC), errors=errors
+        detail=replace_unsafe(detail),
+        error_code=error_code,
+        timestamp=datetime.now(UTC),
+        errors=errors,
     )
     return JSONResponse(
         status_code=status_code,
@@ -55,8 +59,18 @@ def _envelope(
     )
 
 
+def error_response(
+    status_code: int, error_code: str, detail: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """The envelope, for middleware that answers outside any route."""
+    response = _envelope(status_code, error_code, detail)
+    response.headers.update(headers or {})
+    return response
+
+
 def _field_path(loc: tuple[object, ...] | list[object]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    # A dict key is part of the path, and it may hold anything the caller sent.
+    parts = [replace_unsafe(str(p)) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
 
 
@@ -83,7 +97,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         # Messages only: pydantic's `input` would echo the caller's (possibly PII) values.
         errors = [
-            FieldError(field=_field_path(e.get("loc", ())), message=str(e.get("msg", "")))
+            FieldError(
+                field=_field_path(e.get("loc", ())),
+                message=replace_unsafe(str(e.get("msg", ""))),
+            )
             for e in exc.errors()
         ]
         summary = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
@@ -91,7 +108,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+        code = codes.get(exc.status_code, "http_error")
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = _allowed_methods(request)

@@ -11,6 +11,7 @@ from pydantic.alias_generators import to_camel
 from pydantic.json_schema import SkipJsonSchema
 
 from core.evaluation import ScoreWeights, Thresholds
+from core.json_types import JsonBool, JsonInt
 from core.models import (
     DatasheetInfo,
     EvaluationStatus,
@@ -21,6 +22,7 @@ from core.models import (
     TrainingConfig,
     TrainingProgress,
 )
+from core.text import Description, FreeJson, Name, SuiteJson, UriText
 
 REGISTRY_ID = "The registry's integer id, as a string"
 
@@ -65,11 +67,11 @@ class TrainingJobCreate(CamelModel):
         },
     )
 
-    name: str = Field(min_length=1, max_length=255)
-    description: str | None = Field(default=None, max_length=4000)
+    name: Name
+    description: Description | None = None
     provider: Provider
-    base_model: str = Field(min_length=1, max_length=255)
-    dataset_uri: str = Field(min_length=1, max_length=2048)
+    base_model: Name
+    dataset_uri: UriText
     config: TrainingConfig
     policy: PolicyConfig
     datasheet: DatasheetInfo
@@ -79,8 +81,8 @@ class TrainingJobCreate(CamelModel):
 
 
 class TrainingJobUpdate(CamelModel):
-    name: str | None = Field(default=None, min_length=1, max_length=255)
-    description: str | None = Field(default=None, max_length=4000)
+    name: Name | None = None
+    description: Description | None = None
     status: JobStatus | None = Field(
         default=None, description="Only `cancelled` is accepted (same as DELETE)."
     )
@@ -154,16 +156,16 @@ class TrainingJobList(BaseModel):
 class HarnessConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    pedagogy_tests: list[str] | None = None
-    safety_tests: list[str] | None = None
-    custom_tests: dict[str, Any] | None = None
-    timeout: int = Field(default=600, ge=10, le=86_400)
-    parallel: bool = True
+    pedagogy_tests: list[Name] | None = Field(default=None, max_length=100)
+    safety_tests: list[Name] | None = Field(default=None, max_length=100)
+    custom_tests: SuiteJson | None = None
+    timeout: JsonInt = Field(default=600, ge=10, le=86_400)
+    parallel: JsonBool = True
 
 
 class EvaluationCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=255)
-    description: str | None = Field(default=None, max_length=4000)
+    name: Name
+    description: Description | None = None
     harness_config: HarnessConfig
     thresholds: Thresholds
 
@@ -225,8 +227,8 @@ class EvaluationSampleList(BaseModel):
 
 
 class PromotionRequest(BaseModel):
-    force: bool = False
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    force: JsonBool = False
+    metadata: FreeJson = Field(default_factory=dict)
 
 
 class PromotionResponse(BaseModel):

@@ -9,6 +9,7 @@ from fastapi import Request
 from openai import AsyncOpenAI
 from temporalio.client import Client
 
+from api.base_models import BaseModelCheck
 from core.settings import Settings
 
 
@@ -18,6 +19,7 @@ class AppState:
     pool: asyncpg.Pool
     temporal: Client
     openai: AsyncOpenAI
+    base_models: BaseModelCheck
 
 
 def app_state(request: Request) -> AppState:

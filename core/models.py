@@ -7,13 +7,27 @@ results live in PostgreSQL.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.bounds import Seed, UtcConvertibleDatetime
 from core.evaluation import EvaluationSummary, ScoreWeights, Thresholds
+from core.json_types import JsonBool, JsonFloat, JsonInt
+from core.text import (
+    INT64_MAX,
+    Description,
+    FreeJson,
+    Label,
+    Name,
+    Note,
+    Reason,
+    ShortText,
+    extra_fields_problem,
+)
 
 
 class JobStatus(StrEnum):
@@ -85,21 +99,32 @@ class TrainingMethod(StrEnum):
 class TrainingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    n_epochs: int = Field(default=3, ge=1, le=10)
-    batch_size: int = Field(default=1, ge=1, le=32)
-    learning_rate_multiplier: float = Field(default=0.1, ge=0, le=2.0)
+    n_epochs: JsonInt = Field(default=3, ge=1, le=10)
+    batch_size: JsonInt = Field(default=1, ge=1, le=32)
+    learning_rate_multiplier: JsonFloat = Field(default=0.1, ge=0, le=2.0)
     method: TrainingMethod = TrainingMethod.supervised
     suffix: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_-]*$")
-    seed: int | None = None
+    seed: Seed | None = None
 
 
-class PolicyConfig(BaseModel):
+class _CheckedExtras(BaseModel):
+    """A model whose undeclared fields are kept, so they must be storable JSON too."""
+
     model_config = ConfigDict(extra="allow")
 
+    @model_validator(mode="after")
+    def _storable_extras(self) -> _CheckedExtras:
+        problem = extra_fields_problem(self.model_extra)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+
+class PolicyConfig(_CheckedExtras):
     scope: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
-    thresholds: dict[str, float] = Field(default_factory=dict)
-    restrictions: dict[str, Any] = Field(default_factory=dict)
-    require_approval: bool = False
+    thresholds: dict[str, JsonFloat] = Field(default_factory=dict)
+    restrictions: FreeJson = Field(default_factory=dict)
+    require_approval: JsonBool = False
 
     @field_validator("thresholds")
     @classmethod
@@ -118,7 +143,10 @@ class PolicyConfig(BaseModel):
         for key in ("max_cost_usd", "approval_above_cost_usd"):
             limit = value.get(key)
             if limit is not None and (
-                isinstance(limit, bool) or not isinstance(limit, int | float) or limit < 0
+                isinstance(limit, bool)
+                or not isinstance(limit, int | float)
+                or not math.isfinite(limit)
+                or limit < 0
             ):
                 raise ValueError(f"restrictions.{key} must be a non-negative number of USD")
         return value
@@ -135,17 +163,15 @@ class PolicyConfig(BaseModel):
         return Thresholds.model_validate(self.thresholds)
 
 
-class DatasheetInfo(BaseModel):
+class DatasheetInfo(_CheckedExtras):
     """Required documentation of a dataset; extra tenant-specific fields are kept."""
 
-    model_config = ConfigDict(extra="allow")
-
-    source: str
-    license: str
-    redaction: str
-    description: str | None = None
-    size: int | None = Field(default=None, ge=0)
-    collection_date: datetime | None = None
+    source: Label
+    license: Label
+    redaction: Label
+    description: Description | None = None
+    size: JsonInt | None = Field(default=None, ge=0, le=INT64_MAX)
+    collection_date: UtcConvertibleDatetime | None = None
 
 
 # ---- Workflow payloads -------------------------------------------------------------------
@@ -220,11 +246,15 @@ class ResumeState(BaseModel):
     runs: int = 1  # how many runs came before this one
 
 
+# Signal payloads: validated again when the workflow decodes them, so a value sent
+# straight from the `temporal` CLI is held to the same rules as one sent through the API.
+
+
 class CancelRequest(BaseModel):
-    reason: str = "cancelled by request"
-    requested_by: str | None = None
+    reason: Reason = "cancelled by request"
+    requested_by: ShortText | None = None
 
 
 class ApprovalDecision(BaseModel):
-    reviewer: str = Field(min_length=1, max_length=255)
-    note: str | None = Field(default=None, max_length=2000)
+    reviewer: Name
+    note: Note | None = None

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
 
     # Where this API is reachable by others (model cards linked from the registry).
     public_base_url: str = "http://127.0.0.1:8000"
+    # Largest request body the API reads (413 beyond). Inline custom evaluation suites are
+    # the largest bodies; bigger suites go by URI.
+    max_request_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # How long the API trusts the provider's answer on whether a base model exists.
+    base_model_cache_seconds: float = Field(default=300.0, ge=0)
 
     # Datasets: plain paths and file:// URIs must resolve inside this root.
     dataset_root: Path = Path("examples/datasets")

@@ -347,6 +347,10 @@ async def test_dataset_outside_the_root_is_denied(
 async def test_unknown_base_model_fails_naming_it(
     api: httpx.AsyncClient, emulator: httpx.AsyncClient
 ) -> None:
+    # The provider cannot answer at submit, so the job is accepted; its validate step, which
+    # asks again, names the model. (An answer at submit is a 422: test_hostile_requests.)
+    fault = {"path_prefix": "/v1/models/gpt-0-imaginary", "status": 503, "count": 1}
+    assert (await emulator.post("/_emulator/faults", json=fault)).status_code < 300
     job = await _submit_and_fail(
         api, job_request(name="unknown-model", baseModel="gpt-0-imaginary")
     )

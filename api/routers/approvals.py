@@ -16,21 +16,23 @@ from temporalio.service import RPCError
 
 from api.auth import WRITE, Caller, require
 from api.errors import ApiError, conflict
+from api.json_body import StrictJSONRoute
 from api.routers.jobs import ERRORS, require_job
 from api.state import AppState, app_state
 from core.models import ApprovalDecision, JobState, JobStatus
+from core.text import Note, ShortText
 
-router = APIRouter(prefix="/trainer/jobs", tags=["Promotion"])
+router = APIRouter(prefix="/trainer/jobs", tags=["Promotion"], route_class=StrictJSONRoute)
 
 WriterDep = Annotated[Caller, Depends(require(WRITE))]
 StateDep = Annotated[AppState, Depends(app_state)]
 
 
 class ApprovalRequest(BaseModel):
-    reviewer: str | None = Field(
-        default=None, max_length=255, description="Defaults to the caller's subject"
+    reviewer: ShortText | None = Field(
+        default=None, description="Defaults to the caller's subject"
     )
-    note: str | None = Field(default=None, max_length=2000)
+    note: Note | None = None
 
 
 async def _decide(

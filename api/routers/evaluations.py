@@ -13,6 +13,7 @@ from activities.evaluation.custom_suites import check_custom_tests
 from activities.evaluation.selection import SuiteSelectionError, builtin_selection
 from api.auth import READ, WRITE, Caller, require
 from api.errors import ApiError, conflict, not_found
+from api.json_body import StrictJSONRoute
 from api.mapping import evaluation_response
 from api.repository import (
     get_evaluation,
@@ -31,11 +32,12 @@ from api.schemas import (
     HarnessConfig,
 )
 from api.state import AppState, app_state
+from core.bounds import MAX_LIST_OFFSET
 from core.models import EvaluationStatus, JobStatus
 from core.steps import StartEvaluationInput
 from workflows.evaluation import EvaluationWorkflow
 
-router = APIRouter(tags=["Evaluation"])
+router = APIRouter(tags=["Evaluation"], route_class=StrictJSONRoute)
 
 CallerDep = Annotated[Caller, Depends(require(READ))]
 WriterDep = Annotated[Caller, Depends(require(WRITE))]
@@ -137,7 +139,7 @@ async def evaluations(
     st: StateDep,
     job_id: uuid.UUID | None = None,
     status_filter: EvaluationStatus | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> EvaluationList:
     rows, total = await list_evaluations(
@@ -184,7 +186,7 @@ async def evaluation_samples(
     caller: CallerDep,
     st: StateDep,
     role: Annotated[str | None, Query(pattern="^(candidate|baseline)$")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> EvaluationSampleList:
     await _require_evaluation(st, caller, evaluation_id)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from api.auth import READ, Caller, require
+from api.json_body import StrictJSONRoute
 from api.repository import service_stats, usage_breakdown
 from api.schemas import (
     BaseModelUsage,
@@ -20,13 +21,14 @@ from api.schemas import (
     TenantUsage,
 )
 from api.state import AppState, app_state
+from core.bounds import UtcConvertibleDatetime
 
-router = APIRouter(tags=["Health"])
+router = APIRouter(tags=["Health"], route_class=StrictJSONRoute)
 
 StateDep = Annotated[AppState, Depends(app_state)]
 CallerDep = Annotated[Caller, Depends(require(READ))]
 SinceQuery = Annotated[
-    datetime | None,
+    UtcConvertibleDatetime | None,
     Query(
         description="ISO 8601 date-time: count only jobs, evaluations and promotions created "
         "since then (without an offset, UTC).",

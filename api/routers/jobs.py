@@ -13,6 +13,7 @@ from activities.datasets.source import DatasetUriError
 from activities.datasets.uri import check_uri_syntax, redact_uri
 from api.auth import READ, WRITE, Caller, require
 from api.errors import ApiError, conflict, not_found
+from api.json_body import StrictJSONRoute
 from api.mapping import event_response, job_response, temporal_run_url
 from api.repository import (
     get_job,
@@ -33,11 +34,13 @@ from api.schemas import (
 )
 from api.state import AppState, app_state
 from api.workflow_starts import start_training, step_timeouts
+from core.bounds import MAX_LIST_OFFSET
 from core.evaluation import ScoreWeights
 from core.models import CancelRequest, JobStatus, Provider, TrainingJobInput
+from core.text import Name, ShortText
 from workflows.training import workflow_id_for
 
-router = APIRouter(prefix="/trainer/jobs", tags=["Training Jobs"])
+router = APIRouter(prefix="/trainer/jobs", tags=["Training Jobs"], route_class=StrictJSONRoute)
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c0b8e-2a51-4d8e-9a43-5b0d3c1f7e21")
 SUPPORTED_PROVIDERS = {Provider.openai}
@@ -86,7 +89,7 @@ async def create_job(
     caller: WriterDep,
     st: StateDep,
     idempotency_key: Annotated[
-        str | None,
+        Name | None,
         Header(alias="Idempotency-Key", min_length=1, max_length=255,
                description="Retrying with the same key returns the same job"),
     ] = None,
@@ -104,6 +107,11 @@ async def create_job(
         check_uri_syntax(body.dataset_uri)
     except DatasetUriError as err:
         raise ApiError(422, err.code, f"datasetUri: {err}") from None
+    if await st.base_models.is_unknown(body.base_model):
+        raise ApiError(
+            422, "base_model_unknown",
+            f"baseModel: {body.provider.value} has no such model (see its model list)",
+        )
     job_id = (
         str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{tenant}\x00{idempotency_key}"))
         if idempotency_key
@@ -171,8 +179,8 @@ async def list_training_jobs(
     caller: CallerDep,
     st: StateDep,
     status_filter: JobStatus | None = None,
-    provider_filter: str | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    provider_filter: Annotated[ShortText | None, Query()] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> TrainingJobList:
     rows, total = await list_jobs(
@@ -266,7 +274,7 @@ async def job_events(
     job_id: uuid.UUID,
     caller: CallerDep,
     st: StateDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> JobEventList:
     await require_job(st, caller, job_id)

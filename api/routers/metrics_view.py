@@ -22,11 +22,12 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 from pydantic import BaseModel, Field
 
 from api.auth import Caller
+from api.json_body import StrictJSONRoute
 from api.routers.jobs import ERRORS, CallerDep, StateDep, require_job
 from api.state import AppState
 from core.models import JobStatus
 
-router = APIRouter(prefix="/trainer/jobs", tags=["Training Jobs"])
+router = APIRouter(prefix="/trainer/jobs", tags=["Training Jobs"], route_class=StrictJSONRoute)
 
 
 # ---- data -------------------------------------------------------------------------------

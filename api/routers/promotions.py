@@ -12,6 +12,7 @@ from temporalio.common import WorkflowIDReusePolicy
 
 from api.auth import READ, WRITE, Caller, require
 from api.errors import ApiError
+from api.json_body import StrictJSONRoute
 from api.mapping import evaluation_brief, promotion_response
 from api.repository import (
     get_promotion,
@@ -27,7 +28,7 @@ from core.steps import PromoteInput
 from workflows.failures import describe_failure
 from workflows.promotion import PromotionWorkflow
 
-router = APIRouter(tags=["Promotion"])
+router = APIRouter(tags=["Promotion"], route_class=StrictJSONRoute)
 
 CallerDep = Annotated[Caller, Depends(require(READ))]
 WriterDep = Annotated[Caller, Depends(require(WRITE))]
