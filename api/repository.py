@@ -17,8 +17,9 @@ async def insert_job(conn: asyncpg.Pool | asyncpg.Connection, job: dict[str, Any
     row = await conn.fetchrow(
         """
         INSERT INTO jobs (id, tenant_id, name, description, provider, base_model, dataset_uri,
-                          config, policy, datasheet, idempotency_key, workflow_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                          config, policy, datasheet, idempotency_key, workflow_id,
+                          request_sha256)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
         ON CONFLICT (id) DO NOTHING
         RETURNING id
         """,
@@ -34,6 +35,7 @@ async def insert_job(conn: asyncpg.Pool | asyncpg.Connection, job: dict[str, Any
         job["datasheet"],
         job["idempotency_key"],
         job["workflow_id"],
+        job.get("request_sha256"),
     )
     return row is not None
 
@@ -97,12 +99,15 @@ async def latest_promotion(pool: asyncpg.Pool, job_id: str) -> asyncpg.Record | 
     )
 
 
-async def insert_evaluation(pool: asyncpg.Pool, ev: dict[str, Any]) -> asyncpg.Record:
+async def insert_evaluation(pool: asyncpg.Pool, ev: dict[str, Any]) -> asyncpg.Record | None:
+    """The new pending evaluation, or None while another one of the job is in flight (the
+    partial unique index `evaluations_one_in_flight` decides, so concurrent starts agree)."""
     return await pool.fetchrow(
         """
         INSERT INTO evaluations (id, job_id, tenant_id, name, description, status,
                                  harness_config, thresholds, workflow_id)
         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8)
+        ON CONFLICT (job_id) WHERE status IN ('pending', 'running') DO NOTHING
         RETURNING *
         """,
         ev["id"],
@@ -113,6 +118,27 @@ async def insert_evaluation(pool: asyncpg.Pool, ev: dict[str, Any]) -> asyncpg.R
         ev["harness_config"],
         ev["thresholds"],
         ev["workflow_id"],
+    )
+
+
+async def in_flight_evaluation(pool: asyncpg.Pool, job_id: str) -> asyncpg.Record | None:
+    return await pool.fetchrow(
+        "SELECT * FROM evaluations WHERE job_id = $1 AND status IN ('pending', 'running')",
+        job_id,
+    )
+
+
+async def close_evaluation(pool: asyncpg.Pool, evaluation_id: str, message: str) -> None:
+    """End an in-flight evaluation that nothing will finish (its workflow never started or
+    is gone), so it stops holding the job's one in-flight slot."""
+    await pool.execute(
+        """
+        UPDATE evaluations SET status = 'error', passed = false, error_message = $2,
+            updated_at = now(), completed_at = now()
+        WHERE id = $1 AND status IN ('pending', 'running')
+        """,
+        evaluation_id,
+        message,
     )
 
 
@@ -169,13 +195,18 @@ async def list_samples(
     return list(rows), int(total)
 
 
-async def insert_pending_promotion(pool: asyncpg.Pool, promo: dict[str, Any]) -> None:
-    await pool.execute(
+async def requested_promotion(pool: asyncpg.Pool, promo: dict[str, Any]) -> asyncpg.Record:
+    """The job's promotion row for this evaluation (`request_key`), created 'in progress'
+    when there is none yet. One statement under a unique index, so concurrent requests all
+    get the same row."""
+    return await pool.fetchrow(
         """
         INSERT INTO promotions (id, job_id, evaluation_id, tenant_id, promoted, forced,
-                                promotion_reason, promotion_metadata)
-        VALUES ($1, $2, $3, $4, false, $5, 'in progress', $6)
-        ON CONFLICT (id) DO NOTHING
+                                promotion_reason, promotion_metadata, request_key)
+        VALUES ($1, $2, $3, $4, false, $5, 'in progress', $6, $7)
+        ON CONFLICT (job_id, request_key) WHERE request_key IS NOT NULL
+        DO UPDATE SET updated_at = now()
+        RETURNING *
         """,
         promo["id"],
         promo["job_id"],
@@ -183,6 +214,7 @@ async def insert_pending_promotion(pool: asyncpg.Pool, promo: dict[str, Any]) ->
         promo["tenant_id"],
         promo["forced"],
         promo["metadata"],
+        promo["evaluation_id"] or "unevaluated",
     )
 
 

@@ -7,7 +7,9 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, status
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.service import RPCError
 
 from activities.evaluation.custom_suites import check_custom_tests
 from activities.evaluation.selection import SuiteSelectionError, builtin_selection
@@ -16,7 +18,9 @@ from api.errors import ApiError, conflict, not_found
 from api.json_body import StrictJSONRoute
 from api.mapping import evaluation_response
 from api.repository import (
+    close_evaluation,
     get_evaluation,
+    in_flight_evaluation,
     insert_evaluation,
     latest_evaluation,
     list_evaluations,
@@ -58,6 +62,35 @@ def check_harness_config(config: HarnessConfig) -> None:
         raise ApiError(422, "invalid_custom_suite", f"harness_config.custom_tests.{err}") from None
 
 
+async def _workflow_closed(st: AppState, workflow_id: str | None) -> bool:
+    """True only when Temporal says the workflow has ended; unknown (not started yet, or
+    Temporal unreachable) counts as still running."""
+    if not workflow_id:
+        return False
+    try:
+        described = await st.temporal.get_workflow_handle(workflow_id).describe()
+    except RPCError:
+        return False
+    return described.status != WorkflowExecutionStatus.RUNNING
+
+
+async def insert_evaluation_once(st: AppState, evaluation: dict[str, Any]) -> Any:
+    """Insert the job's one in-flight evaluation; 409 while another is pending or running.
+    The database decides (a partial unique index), so concurrent requests agree. An in-flight
+    row whose workflow has ended without finishing it (terminated, say) is closed first."""
+    for _ in range(3):
+        row = await insert_evaluation(st.pool, evaluation)
+        if row is not None:
+            return row
+        running = await in_flight_evaluation(st.pool, evaluation["job_id"])
+        if running is None:
+            continue  # it finished meanwhile: try again
+        if not await _workflow_closed(st, running["workflow_id"]):
+            raise conflict("evaluation_running", f"evaluation {running['id']} is still running")
+        await close_evaluation(st.pool, str(running["id"]), "the evaluation workflow ended")
+    raise conflict("evaluation_running", "another evaluation of this job is starting")
+
+
 @router.post(
     "/trainer/jobs/{job_id}/evaluate",
     status_code=status.HTTP_201_CREATED,
@@ -76,18 +109,12 @@ async def start_evaluation(
             f"job is {job['status']}; only a completed job with a fine-tuned model "
             "can be evaluated",
         )
-    running = await latest_evaluation(st.pool, str(job_id))
-    if running is not None and running["status"] in (
-        EvaluationStatus.pending.value,
-        EvaluationStatus.running.value,
-    ):
-        raise conflict("evaluation_running", f"evaluation {running['id']} is still running")
     check_harness_config(body.harness_config)
     evaluation_id = str(uuid.uuid4())
     workflow_id = f"evaluation-{evaluation_id}"
     harness_config = json.loads(body.harness_config.model_dump_json(exclude_none=True))
-    row = await insert_evaluation(
-        st.pool,
+    row = await insert_evaluation_once(
+        st,
         {
             "id": evaluation_id,
             "job_id": str(job_id),
@@ -99,23 +126,30 @@ async def start_evaluation(
             "workflow_id": workflow_id,
         },
     )
-    await st.temporal.start_workflow(
-        EvaluationWorkflow.run,
-        StartEvaluationInput(
-            evaluation_id=evaluation_id,
-            job_id=str(job_id),
-            tenant_id=job["tenant_id"],
-            workflow_id=workflow_id,
-            name=body.name,
-            description=body.description,
-            harness_config=harness_config,
-            thresholds=body.thresholds,
-        ),
-        id=workflow_id,
-        task_queue=st.settings.temporal_task_queue,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        static_summary=f"evaluation of {job['name']} · {job['tenant_id']}",
-    )
+    try:
+        await st.temporal.start_workflow(
+            EvaluationWorkflow.run,
+            StartEvaluationInput(
+                evaluation_id=evaluation_id,
+                job_id=str(job_id),
+                tenant_id=job["tenant_id"],
+                workflow_id=workflow_id,
+                name=body.name,
+                description=body.description,
+                harness_config=harness_config,
+                thresholds=body.thresholds,
+            ),
+            id=workflow_id,
+            task_queue=st.settings.temporal_task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=f"evaluation of {job['name']} · {job['tenant_id']}",
+        )
+    except RPCError:
+        # Free the job's one in-flight slot: a row nothing will run must not block retries.
+        await close_evaluation(st.pool, evaluation_id, "the evaluation could not be started")
+        raise ApiError(
+            503, "temporal_unavailable", "could not start the evaluation; retry"
+        ) from None
     return evaluation_response(row)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from typing import Annotated, Any
@@ -76,6 +77,18 @@ def _request_fingerprint(body: TrainingJobCreate) -> dict[str, Any]:
     return json.loads(body.model_dump_json(by_alias=True, exclude_none=True))
 
 
+def request_sha256(body: TrainingJobCreate) -> str:
+    """sha256 of the validated request in canonical JSON (every field, sorted keys): an
+    Idempotency-Key replay must match it exactly, whichever field differs."""
+    canonical = json.dumps(
+        body.model_dump(mode="json", by_alias=True),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -133,18 +146,24 @@ async def create_job(
             "datasheet": request["datasheet"],
             "idempotency_key": idempotency_key,
             "workflow_id": workflow_id_for(job_id),
+            "request_sha256": request_sha256(body),
         },
     )
     row = await get_job(st.pool, job_id, None)
     assert row is not None
     if not inserted:
+        # Rows from before the request hash: compare the stored fields instead.
         same = (
-            row["name"] == body.name
-            and row["base_model"] == body.base_model
-            and row["dataset_uri"] == body.dataset_uri
-            and row["config"] == request["config"]
-            and row["policy"] == request["policy"]
-            and row["datasheet"] == request["datasheet"]
+            row["request_sha256"] == request_sha256(body)
+            if row["request_sha256"] is not None
+            else (
+                row["name"] == body.name
+                and row["base_model"] == body.base_model
+                and row["dataset_uri"] == body.dataset_uri
+                and row["config"] == request["config"]
+                and row["policy"] == request["policy"]
+                and row["datasheet"] == request["datasheet"]
+            )
         )
         if not same:
             raise conflict(

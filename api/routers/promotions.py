@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response, status
 from temporalio.client import WorkflowFailureError
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from api.auth import READ, WRITE, Caller, require
 from api.errors import ApiError
@@ -16,9 +16,9 @@ from api.json_body import StrictJSONRoute
 from api.mapping import evaluation_brief, promotion_response
 from api.repository import (
     get_promotion,
-    insert_pending_promotion,
     latest_evaluation,
     latest_promotion,
+    requested_promotion,
 )
 from api.routers.jobs import ERRORS, require_job
 from api.schemas import PromotionRequest, PromotionResponse
@@ -26,13 +26,16 @@ from api.state import AppState, app_state
 from core.models import JobStatus
 from core.steps import PromoteInput
 from workflows.failures import describe_failure
-from workflows.promotion import PromotionWorkflow
+from workflows.promotion import PromotionWorkflow, promotion_workflow_id
 
 router = APIRouter(tags=["Promotion"], route_class=StrictJSONRoute)
 
 CallerDep = Annotated[Caller, Depends(require(READ))]
 WriterDep = Annotated[Caller, Depends(require(WRITE))]
 StateDep = Annotated[AppState, Depends(app_state)]
+
+# A job that failed only after training (its promotion, say) still has a model to promote.
+PROMOTABLE_STATUSES = frozenset({JobStatus.completed.value, JobStatus.failed.value})
 
 # How long the request waits for the registry before answering 202 (still promoting).
 SYNC_WAIT_SECONDS = 30.0
@@ -54,7 +57,7 @@ async def promote(
 ) -> PromotionResponse:
     body = body or PromotionRequest()
     job = await require_job(st, caller, job_id)
-    if job["status"] != JobStatus.completed.value or not job["provider_model_id"]:
+    if job["status"] not in PROMOTABLE_STATUSES or not job["provider_model_id"]:
         raise ApiError(
             400,
             "job_not_promotable",
@@ -75,11 +78,13 @@ async def promote(
                 "(admin) to override",
             )
     metadata: dict[str, Any] = {**body.metadata, "requested_by": caller.subject}
-    promotion_id = str(uuid.uuid4())
-    await insert_pending_promotion(
+    # One promotion per (job, evaluation): a repeated or concurrent request gets the same
+    # row back and re-runs (or joins) its workflow, so nothing is promoted twice and a
+    # promotion that failed on a transient registry state can simply be asked for again.
+    row = await requested_promotion(
         st.pool,
         {
-            "id": promotion_id,
+            "id": str(uuid.uuid4()),
             "job_id": str(job_id),
             "evaluation_id": str(evaluation["id"]) if evaluation else None,
             "tenant_id": job["tenant_id"],
@@ -87,6 +92,7 @@ async def promote(
             "metadata": metadata,
         },
     )
+    promotion_id = str(row["id"])
     handle = await st.temporal.start_workflow(
         PromotionWorkflow.run,
         PromoteInput(
@@ -96,9 +102,10 @@ async def promote(
             force=body.force,
             metadata=metadata,
         ),
-        id=f"promotion-{promotion_id}",
+        id=promotion_workflow_id(promotion_id),
         task_queue=st.settings.temporal_task_queue,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         static_summary=f"promotion of {job['name']} · {job['tenant_id']}",
     )
     try:
