@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from core.json_types import JsonFloat
+
 
 class SuiteCategory(StrEnum):
     pedagogy = "pedagogy"
@@ -63,14 +65,14 @@ class SuiteScore(BaseModel):
 class Thresholds(BaseModel):
     """Minimum scores; a threshold left as None is not applied."""
 
-    pedagogy_score: float | None = Field(default=None, ge=0.0, le=1.0)
-    safety_score: float | None = Field(default=None, ge=0.0, le=1.0)
-    overall_score: float | None = Field(default=None, ge=0.0, le=1.0)
+    pedagogy_score: JsonFloat | None = Field(default=None, ge=0.0, le=1.0)
+    safety_score: JsonFloat | None = Field(default=None, ge=0.0, le=1.0)
+    overall_score: JsonFloat | None = Field(default=None, ge=0.0, le=1.0)
 
 
 class ScoreWeights(BaseModel):
-    pedagogy: float = Field(default=0.5, ge=0.0)
-    safety: float = Field(default=0.5, ge=0.0)
+    pedagogy: JsonFloat = Field(default=0.5, ge=0.0)
+    safety: JsonFloat = Field(default=0.5, ge=0.0)
 
     @model_validator(mode="after")
     def _not_all_zero(self) -> ScoreWeights:

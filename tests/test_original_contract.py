@@ -33,6 +33,11 @@ EVALUATION_BODY: dict[str, Any] = {
 # The one accepted deviation (README, "Contract deviations"): registry ids are the registry's
 # integers as strings, not UUIDs. Everything else is checked as the contract wrote it.
 REGISTRY_ID_FIELDS = ("registry_model_id", "registry_version_id", "registry_binding_id")
+CONTRACT_POSTS = (
+    "/trainer/jobs",
+    "/trainer/jobs/{job_id}/evaluate",
+    "/trainer/jobs/{job_id}/promote",
+)
 
 
 def _load_contract() -> dict[str, Any]:
@@ -263,3 +268,49 @@ def test_the_validator_rejects_what_a_generated_client_would() -> None:
     body = {"detail": "x", "error_code": "y", "timestamp": "2026-01-01T00:00:00Z"}
     assert contract_errors(httpx.Response(404, json=body, request=request)) == []
     assert contract_errors(httpx.Response(404, json={**body, "detail": None}, request=request))
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (
+            "/trainer/jobs",
+            job_request(weights={"pedagogy": 0.5, "safety": False}),
+            "weights.safety",
+        ),
+        ("/trainer/jobs", job_request(config={"n_epochs": "3"}), "config.n_epochs"),
+        (
+            "/trainer/jobs",
+            job_request(config={"learning_rate_multiplier": True}),
+            "config.learning_rate_multiplier",
+        ),
+        ("/trainer/jobs", job_request(policy={"require_approval": 1}), "policy.require_approval"),
+        (
+            "/trainer/jobs",
+            job_request(policy={"thresholds": {"safety_score": True}}),
+            "policy.thresholds.safety_score",
+        ),
+        ("/trainer/jobs", job_request(datasheet={"size": True}), "datasheet.size"),
+        (
+            "/trainer/jobs/{job_id}/evaluate",
+            {**EVALUATION_BODY, "harness_config": {"parallel": "yes"}},
+            "harness_config.parallel",
+        ),
+        (
+            "/trainer/jobs/{job_id}/evaluate",
+            {**EVALUATION_BODY, "thresholds": {"safety_score": False}},
+            "thresholds.safety_score",
+        ),
+        ("/trainer/jobs/{job_id}/promote", {"force": 1}, "force"),
+        ("/trainer/datasets/validate", {"datasetUri": "x.jsonl", "nEpochs": True}, "nEpochs"),
+    ],
+)
+async def test_values_of_another_json_type_are_refused_as_the_schema_says(
+    api: httpx.AsyncClient, path: str, body: dict[str, Any], field: str
+) -> None:
+    """A boolean where the schema says number, a number or text where it says boolean, and
+    text where it says integer: each is a 422 naming the field, not a silent conversion."""
+    response = await api.post(path.format(job_id=uuid.uuid4()), json=body)
+    refused = assert_contract(response, 422) if path in CONTRACT_POSTS else response.json()
+    assert response.status_code == 422, response.text
+    assert any(e["field"].startswith(field) for e in refused["errors"]), refused
