@@ -157,8 +157,10 @@ class TemporalServer:
 class EmulatorProcess:
     """`python -m emulators.<module>` on a fixed port (its state is lost when it stops)."""
 
-    def __init__(self, module: str, port: int, env: dict[str, str] | None = None) -> None:
-        self.module, self.port, self.env = module, port, env or {}
+    def __init__(
+        self, module: str, port: int, env: dict[str, str] | None = None, log: Path | None = None
+    ) -> None:
+        self.module, self.port, self.env, self.log = module, port, env or {}, log
         self.proc: asyncio.subprocess.Process | None = None
 
     @property
@@ -166,19 +168,16 @@ class EmulatorProcess:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            self.module,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--log-level",
-            "warning",
-            cwd=REPO,
-            env={**os.environ, **self.env},
-        )
+        argv = [sys.executable, "-m", self.module, "--host", "127.0.0.1"]
+        argv += ["--port", str(self.port), "--log-level", "warning"]
+        env = {**os.environ, **self.env}
+        if self.log is None:
+            self.proc = await asyncio.create_subprocess_exec(*argv, cwd=REPO, env=env)
+        else:
+            with self.log.open("ab") as out:
+                self.proc = await asyncio.create_subprocess_exec(
+                    *argv, cwd=REPO, env=env, stdout=out, stderr=out
+                )
         await wait_for_port(self.port)
 
     async def stop(self) -> None:

@@ -38,15 +38,23 @@ def worker_env(settings: Settings) -> dict[str, str]:
 class WorkerProcesses:
     """Start workers as `python worker.py`; every one still running is killed at the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, log: Path | None = None) -> None:
         self.started: list[asyncio.subprocess.Process] = []
+        self.log = log  # where their output goes (None: this process's stdout and stderr)
 
     async def start(
         self, settings: Settings, extra_env: dict[str, str] | None = None
     ) -> asyncio.subprocess.Process:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "worker.py", cwd=REPO, env={**worker_env(settings), **(extra_env or {})}
-        )
+        env = {**worker_env(settings), **(extra_env or {})}
+        if self.log is None:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "worker.py", cwd=REPO, env=env
+            )
+        else:
+            with self.log.open("ab") as out:
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "worker.py", cwd=REPO, env=env, stdout=out, stderr=out
+                )
         self.started.append(proc)
         return proc
 
