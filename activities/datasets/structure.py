@@ -61,7 +61,7 @@ def check_structure(value: Any, line: int) -> ExampleCheck:
         elif isinstance(child, dict | list):
             if depth + 1 > MAX_NESTING_DEPTH:
                 out.error_at("too_deeply_nested", nesting_message(path), path or None)
-            else:
+            elif child:  # an empty one holds nothing to check
                 stack.append((_children(child, path, out), path, depth + 1))
     return out
 
@@ -71,7 +71,7 @@ def nesting_message(path: str | None) -> str:
     return f"{where} arrays or objects more than {MAX_NESTING_DEPTH} levels deep"
 
 
-_SURROGATE_VALUE = "is not valid Unicode: it holds a lone UTF-16 surrogate escape (\\ud800-\\udfff)"
+_SURROGATE_VALUE = "is not valid Unicode: it holds a lone UTF-16 surrogate escape"
 
 
 def _children(container: Any, path: str, out: ExampleCheck) -> Iterator[Child]:
