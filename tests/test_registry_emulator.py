@@ -643,3 +643,15 @@ async def test_client_retries_a_404_for_an_id_the_registry_just_returned(
     with pytest.raises(RegistryNotVisibleYet) as invisible:
         await registry.ensure_version(other.id, FT, 0.9, None)
     assert invisible.value.retryable
+
+
+async def test_the_late_commit_mode_can_be_the_emulators_setting() -> None:
+    settings = RegistryEmulatorSettings(visible_after_reads=1)
+    async with (
+        serve_app(create_app(settings)) as url,
+        httpx.AsyncClient(base_url=url, timeout=5) as raw,
+    ):
+        created = (await raw.post("/models", json={"name": "m", "task": "generation"})).json()
+        assert (await raw.get(f"/models/{created['id']}")).status_code == 404
+        assert (await raw.get(f"/models/{created['id']}")).status_code == 200
+        assert (await _state(raw))["consistency"]["visible_after_reads"] == 1

@@ -288,7 +288,13 @@ class RegistryStore:
 
     def __init__(self, settings: RegistryEmulatorSettings) -> None:
         self.settings = settings
-        self.visibility = Visibility()
+        self.visibility = Visibility(
+            ConsistencySpec(
+                visible_after_reads=settings.visible_after_reads,
+                visible_after_seconds=settings.visible_after_seconds,
+                stall_seconds=settings.stall_seconds,
+            )
+        )
         self.reset()
 
     def reset(self) -> None:

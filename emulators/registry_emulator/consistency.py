@@ -9,7 +9,8 @@
   like an insert waiting on an uncommitted row, for `stall_seconds` (or until its client
   goes away or the mode is cleared), then answers 400 "already exists".
 
-Set with `PUT /_emulator/consistency`, clear with `DELETE /_emulator/consistency`.
+Set with `PUT /_emulator/consistency` (or the emulator's settings), clear with
+`DELETE /_emulator/consistency`.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ class _Pending:
 class Visibility:
     """Which created records are not visible yet, and the requests stalled on them."""
 
-    def __init__(self) -> None:
-        self.spec = ConsistencySpec()
+    def __init__(self, default: ConsistencySpec | None = None) -> None:
+        self.default = default or ConsistencySpec()
+        self.spec = self.default
         self.pending: dict[tuple[str, int], _Pending] = {}
         self.stalled_calls = 0
         self.stalled_now = 0
@@ -60,8 +62,9 @@ class Visibility:
         self.spec = spec
 
     def clear(self) -> None:
-        """Back to a registry that commits before it answers; release stalled calls."""
-        self.spec = ConsistencySpec()
+        """Back to the configured mode (by default: commit before answering); make every
+        record visible and release stalled calls."""
+        self.spec = self.default
         self.pending.clear()
         self._release.set()
         self._release = asyncio.Event()

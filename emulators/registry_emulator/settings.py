@@ -19,3 +19,9 @@ class RegistryEmulatorSettings(BaseSettings):
     keep_active_versions: int = 3
     # Prefix of the `archive_uri` given to archived versions.
     archive_uri_prefix: str = "archive://model-registry"
+    # A registry that answers before it commits (see `consistency.py`; also settable at run
+    # time with `PUT /_emulator/consistency`): created records stay invisible for this many
+    # lookups and seconds, and a create colliding with one stalls for `stall_seconds`.
+    visible_after_reads: int = 0
+    visible_after_seconds: float = 0.0
+    stall_seconds: float = 60.0
