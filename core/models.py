@@ -10,13 +10,13 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.bounds import Seed, UtcConvertibleDatetime
 from core.evaluation import EvaluationSummary, ScoreWeights, Thresholds
-from core.json_types import JsonBool, JsonFloat, JsonInt
+from core.json_types import DateTimeText, JsonBool, JsonFloat, JsonInt
 from core.text import (
     INT64_MAX,
     Description,
@@ -171,7 +171,7 @@ class DatasheetInfo(_CheckedExtras):
     redaction: Label
     description: Description | None = None
     size: JsonInt | None = Field(default=None, ge=0, le=INT64_MAX)
-    collection_date: UtcConvertibleDatetime | None = None
+    collection_date: Annotated[UtcConvertibleDatetime, DateTimeText] | None = None
 
 
 # ---- Workflow payloads -------------------------------------------------------------------

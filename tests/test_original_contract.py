@@ -292,6 +292,11 @@ def test_the_validator_rejects_what_a_generated_client_would() -> None:
         ),
         ("/trainer/jobs", job_request(datasheet={"size": True}), "datasheet.size"),
         (
+            "/trainer/jobs",
+            job_request(datasheet={"collection_date": 0}),
+            "datasheet.collection_date",
+        ),
+        (
             "/trainer/jobs/{job_id}/evaluate",
             {**EVALUATION_BODY, "harness_config": {"parallel": "yes"}},
             "harness_config.parallel",
@@ -314,3 +319,10 @@ async def test_values_of_another_json_type_are_refused_as_the_schema_says(
     refused = assert_contract(response, 422) if path in CONTRACT_POSTS else response.json()
     assert response.status_code == 422, response.text
     assert any(e["field"].startswith(field) for e in refused["errors"]), refused
+
+
+@pytest.mark.parametrize("since", ["0.5", "1700000000", "yesterday"])
+async def test_stats_since_is_an_iso_date_time_only(api: httpx.AsyncClient, since: str) -> None:
+    """Not seconds since 1970, which the date-time parser would otherwise read a number as."""
+    refused = assert_contract(await api.get("/trainer/stats", params={"since": since}), 422)
+    assert [e["field"] for e in refused["errors"]] == ["since"]

@@ -22,13 +22,14 @@ from api.schemas import (
 )
 from api.state import AppState, app_state
 from core.bounds import UtcConvertibleDatetime
+from core.json_types import DateTimeText
 
 router = APIRouter(tags=["Health"], route_class=StrictJSONRoute)
 
 StateDep = Annotated[AppState, Depends(app_state)]
 CallerDep = Annotated[Caller, Depends(require(READ))]
 SinceQuery = Annotated[
-    UtcConvertibleDatetime | None,
+    Annotated[UtcConvertibleDatetime, DateTimeText] | None,
     Query(
         description="ISO 8601 date-time: count only jobs, evaluations and promotions created "
         "since then (without an offset, UTC).",
