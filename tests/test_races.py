@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
+from activities.registry.model_lock import RegistryModelBusy, registry_model_lock
 from core.settings import Settings
 from tests.support.jobs import job_request, submit, wait_for_job
 
@@ -256,3 +257,20 @@ async def test_repromoting_onto_an_archived_version_says_so(
     assert mine["version"] in body["promotion_reason"]
     assert body["registry_version_id"] == str(mine["id"])
     assert body["decision"]["outcome"] == "archived"
+
+
+async def test_the_registry_model_lock_is_exclusive_per_name_across_connections(
+    settings: Settings,
+) -> None:
+    name = f"lock-{uuid.uuid4().hex[:8]}"
+    async with registry_model_lock(settings.database_url, name):
+        # Another worker (another connection) promoting the same name waits, then gives up
+        # with a retryable error; a different name is not held up.
+        with pytest.raises(RegistryModelBusy) as busy:
+            async with registry_model_lock(settings.database_url, name, wait_seconds=0.2):
+                raise AssertionError("two holders of one registry model lock")
+        assert busy.value.retryable
+        async with registry_model_lock(settings.database_url, f"{name}-other", wait_seconds=5):
+            pass
+    async with registry_model_lock(settings.database_url, name, wait_seconds=5):
+        pass  # released with its transaction
