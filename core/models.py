@@ -132,7 +132,9 @@ class PolicyConfig(_CheckedExtras):
         known = set(Thresholds.model_fields)
         for key, threshold in value.items():
             if key not in known:
-                raise ValueError(f"unknown threshold '{key}' (known: {', '.join(sorted(known))})")
+                # Named back only when it is a plain name (a key may hold anything).
+                shown = f"'{key}'" if key.isidentifier() and len(key) <= 64 else "name"
+                raise ValueError(f"unknown threshold {shown} (known: {', '.join(sorted(known))})")
             if not 0.0 <= threshold <= 1.0:
                 raise ValueError(f"threshold '{key}' must be between 0 and 1")
         return value

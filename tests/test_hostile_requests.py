@@ -122,6 +122,17 @@ async def test_unstorable_keys_are_refused(
     assert "nested.ok[0]: key #0" in message
 
 
+@pytest.mark.parametrize("value", [0.5, "high"], ids=["unknown-name", "not-a-number"])
+@pytest.mark.parametrize("key", [NUL, SURROGATE], ids=["nul", "surrogate"])
+async def test_a_hostile_threshold_name_is_refused_and_never_echoed(
+    api: httpx.AsyncClient, key: str, value: Any
+) -> None:
+    # A key is part of an error's path, and the envelope must still be printable.
+    body = _with("policy.thresholds", {key: value})
+    response = await api.post("/trainer/jobs", content=raw(body), headers=JSON_HEADERS)
+    refused(response, "policy.thresholds")
+
+
 async def test_text_of_other_requests_is_checked(
     api: httpx.AsyncClient, completed: dict[str, Any]
 ) -> None:
