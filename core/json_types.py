@@ -37,4 +37,7 @@ def _date_time_text(value: Any) -> Any:
 DateTimeText = BeforeValidator(_date_time_text)
 JsonFloat = Annotated[float, Strict()]  # an integer is still a number
 JsonBool = Annotated[bool, Strict()]
-JsonInt = Annotated[int, BeforeValidator(_integer_only)]
+IntegerOnly = BeforeValidator(_integer_only)
+JsonInt = Annotated[int, IntegerOnly]
+# On an optional field, give the bounds before the check, or the schema loses them:
+# `Annotated[int, Field(ge=0), IntegerOnly] | None` rather than `JsonInt | None = Field(ge=0)`.

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from core.bounds import Seed, UtcConvertibleDatetime
 from core.evaluation import EvaluationSummary, ScoreWeights, Thresholds
-from core.json_types import DateTimeText, JsonBool, JsonFloat, JsonInt
+from core.json_types import DateTimeText, IntegerOnly, JsonBool, JsonFloat, JsonInt
 from core.text import (
     INT64_MAX,
     Description,
@@ -172,7 +172,7 @@ class DatasheetInfo(_CheckedExtras):
     license: Label
     redaction: Label
     description: Description | None = None
-    size: JsonInt | None = Field(default=None, ge=0, le=INT64_MAX)
+    size: Annotated[int, Field(ge=0, le=INT64_MAX), IntegerOnly] | None = None
     collection_date: Annotated[UtcConvertibleDatetime, DateTimeText] | None = None
 
 

@@ -210,3 +210,16 @@ async def test_every_405_names_the_allowed_methods(generated: dict[str, Any]) ->
                 allowed = {m.strip() for m in response.headers["allow"].split(",")}
                 assert allowed - {"HEAD"} == declared, (method, path, allowed)
                 assert response.json()["error_code"] == "method_not_allowed"
+
+
+def _keys(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        return set(node).union(*(_keys(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_keys(v) for v in node))
+    return set()
+
+
+def test_bounds_are_documented_with_json_schema_keywords(generated: dict[str, Any]) -> None:
+    """Pydantic's own names for bounds (`ge`, `le`, ...) mean nothing to a client."""
+    assert _keys(generated["components"]["schemas"]) & {"ge", "le", "gt", "lt"} == set()

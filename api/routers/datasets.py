@@ -18,7 +18,7 @@ from api.errors import ApiError
 from api.json_body import StrictJSONRoute
 from api.routers.jobs import ERRORS
 from api.state import AppState, app_state
-from core.json_types import JsonInt
+from core.json_types import IntegerOnly
 from core.models import TrainingMethod
 from core.steps import DatasetInspection, InspectDatasetInput
 from core.text import FreeJson, Name, ShortText, UriText
@@ -56,7 +56,7 @@ class DatasetValidateRequest(BaseModel):
     base_model: Name = "gpt-4o-mini-2024-07-18"
     datasheet: FreeJson | None = None
     method: TrainingMethod = TrainingMethod.supervised
-    n_epochs: JsonInt | None = Field(default=3, ge=1, le=10)
+    n_epochs: Annotated[int, Field(ge=1, le=10), IntegerOnly] | None = 3
     scope: ShortText | None = Field(
         default=None, description="Tenant whose access rules apply (admins only; else yours)"
     )
