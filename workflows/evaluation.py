@@ -63,7 +63,7 @@ async def evaluate(start: StartEvaluationInput) -> EvaluationSummary:
     """
     try:
         return await _evaluate(start)
-    except BaseException as err:
+    except (Exception, asyncio.CancelledError) as err:
         stopped = is_cancelled_exception(err)
         message = "evaluation stopped: cancelled" if stopped else describe_failure(err)[1]
         await workflow.execute_activity(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -26,7 +27,7 @@ class PromotionWorkflow:
                 schedule_to_close_timeout=OUTAGE_BUDGET,
                 retry_policy=PATIENT_RETRY,
             )
-        except BaseException as err:
+        except (Exception, asyncio.CancelledError) as err:
             # The API inserted the row `in progress`: close it rather than leave it so.
             stopped = is_cancelled_exception(err)
             message = "promotion stopped: cancelled" if stopped else describe_failure(err)[1]

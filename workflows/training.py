@@ -160,9 +160,7 @@ class TrainingJobWorkflow:
         assert self._pipeline is not None
         try:
             await self._pipeline
-        except workflow.ContinueAsNewError:
-            raise
-        except BaseException as err:
+        except (Exception, asyncio.CancelledError) as err:  # not ContinueAsNewError
             self._ending = True
             if is_cancelled_exception(err):
                 await self._cleanup_after_cancel(inp)

@@ -8,6 +8,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from activities.datasets.source import DatasetUriError
@@ -228,11 +229,14 @@ async def _cancel(st: AppState, caller: Caller, row: Any, reason: str) -> None:
         )
     handle = st.temporal.get_workflow_handle(row["workflow_id"])
     try:
-        await handle.cancel()
+        # Temporal accepts a cancel request for a closed workflow and does nothing.
+        running = (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+        if running:
+            await handle.cancel()
     except RPCError:
-        raise ApiError(
-            409, "job_not_cancellable", "the job's workflow is no longer running"
-        ) from None
+        running = False
+    if not running:
+        raise ApiError(409, "job_not_cancellable", "the job's workflow is no longer running")
 
 
 @router.put(
