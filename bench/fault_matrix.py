@@ -38,7 +38,8 @@ def crash_case(index: int) -> Callable[[Stack, httpx.AsyncClient], Awaitable[Cas
         assert stack.client is not None
         started = time.monotonic()
         async with stack.admin(stack.openai.url) as oa, stack.admin(stack.registry.url) as reg:
-            # No sticky-queue shortcut here: the timings are what a real crash costs.
+            # One worker, a fresh one after the kill, no sticky-queue shortcut: the timings
+            # are what a real crash costs.
             outcome = await run_crash_case(
                 step,
                 api=api,
@@ -48,6 +49,7 @@ def crash_case(index: int) -> Callable[[Stack, httpx.AsyncClient], Awaitable[Cas
                 database_url=stack.settings.database_url,
                 start_worker=stack.start_worker,
                 skip_sticky_wait=False,
+                standby=False,
                 timeout=300,
             )
         check_crash_outcome(step, outcome)

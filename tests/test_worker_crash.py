@@ -1,10 +1,11 @@
 """Every step survives its worker being killed (SIGKILL) mid-call.
 
 For each activity of the training job a request it makes is held at an emulator; while it
-hangs, the worker process is killed and a fresh one started. The job must still end as it
-would have (completed, or cancelled for the cancellation step) with exactly one provider
-job, one evaluation, one promotion and one registry version, and every record agreeing.
-bench/fault_matrix.py runs the same cases on a stack of its own, with timings.
+hangs, the worker process running it is killed and a second worker process takes over. The
+job must still end as it would have (completed, or cancelled for the cancellation step) with
+exactly one provider job, one evaluation, one promotion and one registry version, and every
+record agreeing. bench/fault_matrix.py runs the same cases on a stack of its own, with a
+fresh worker started after the kill, and times them.
 """
 
 from __future__ import annotations

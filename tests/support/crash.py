@@ -33,6 +33,17 @@ async def started_activities(client: Client, job_id: str) -> dict[str, int]:
     return started
 
 
+async def activity_holders(client: Client, job_id: str, activity_type: str) -> set[str]:
+    """Identities (`pid@host`) of the workers running the job's `activity_type` now."""
+    description = await training_handle(client, job_id).describe()
+    return {
+        pending.last_worker_identity
+        for pending in description.raw_description.pending_activities
+        if pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+        and pending.activity_type.name == activity_type
+    }
+
+
 async def wait_until(
     predicate: Any, what: str, timeout: float = 90.0, interval: float = 0.1
 ) -> Any:

@@ -16,6 +16,7 @@ from temporalio.client import Client
 from tests.support.crash import (
     JobRecords,
     activity_attempts,
+    activity_holders,
     check_cancelled,
     check_completed,
     forget_dead_worker,
@@ -48,10 +49,18 @@ async def run_crash_case(
     database_url: str,
     start_worker: StartWorker,
     skip_sticky_wait: bool = True,
+    standby: bool = True,
     timeout: float = 120.0,
 ) -> CrashOutcome:
-    """Hold the step's request, SIGKILL the worker inside it, start a fresh worker."""
-    first = await start_worker(step.worker_env)
+    """Hold the step's request and SIGKILL the worker running the step.
+
+    With `standby` a second worker runs from the start and the one holding the step is
+    killed (the survivor takes over, and no start-up is waited for after the kill);
+    without, the only worker is killed and a fresh one started after it.
+    """
+    workers = [await start_worker(step.worker_env)]
+    if standby:
+        workers.append(await start_worker(step.worker_env))
     ctx = CrashContext(api=api, openai_admin=openai_admin, registry_admin=registry_admin)
     try:
         armed = await step.arm(ctx)
@@ -67,12 +76,17 @@ async def run_crash_case(
             return (await started_activities(temporal_client, job_id)).get(step.activity) == 1
 
         await wait_until(in_flight, f"{step.activity} holding a request", timeout=timeout)
+        victim = workers[0]
+        if standby:
+            holders = await activity_holders(temporal_client, job_id, step.activity)
+            victim = next(w for w in workers if any(h.startswith(f"{w.pid}@") for h in holders))
         killed = time.monotonic()
-        first.send_signal(signal.SIGKILL)
-        await first.wait()
+        victim.send_signal(signal.SIGKILL)
+        await victim.wait()
         if skip_sticky_wait:
             await forget_dead_worker(temporal_client, job_id)
-        await start_worker(step.worker_env)
+        if not standby:
+            await start_worker(step.worker_env)
         job = await wait_for_job(api, job_id, until={step.ends}, timeout=timeout)
         ended = time.monotonic()
     finally:
