@@ -1,7 +1,11 @@
 """Promotion: register model, version and provider binding in the Model Registry.
 
 Every registry call is find-or-create, so a retry after a timeout or a worker killed
-between two calls ends with exactly one model, one version and one binding.
+between two calls ends with exactly one model, one version and one binding. Promotions to
+one registry model name take turns (a PostgreSQL advisory lock, across workers), so they
+never insert the same name or version number at once. A version the registry has archived
+cannot be reactivated and its hash cannot be registered again, so re-promoting onto it
+answers `promoted: false` naming the archived version rather than claiming success.
 """
 
 from __future__ import annotations
