@@ -8,6 +8,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
+from core.json_types import IntegerOnly
+
 # Far beyond any real list, and well inside PostgreSQL's bigint.
 MAX_LIST_OFFSET = 2**31 - 1
 # The provider's range for a fine-tuning seed (a non-negative 32-bit integer).
@@ -25,4 +27,4 @@ def check_utc_convertible(value: datetime) -> datetime:
 
 
 UtcConvertibleDatetime = Annotated[datetime, AfterValidator(check_utc_convertible)]
-Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED), IntegerOnly]  # no `true` or "7" for a seed

@@ -279,6 +279,7 @@ def test_the_validator_rejects_what_a_generated_client_would() -> None:
             "weights.safety",
         ),
         ("/trainer/jobs", job_request(config={"n_epochs": "3"}), "config.n_epochs"),
+        ("/trainer/jobs", job_request(config={"seed": False}), "config.seed"),
         (
             "/trainer/jobs",
             job_request(config={"learning_rate_multiplier": True}),
