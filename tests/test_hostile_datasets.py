@@ -132,11 +132,8 @@ def test_deep_tool_parameters_are_a_finding_not_a_crash(tmp_path: Path) -> None:
     finding = report.summary("too_deeply_nested").examples[0]  # type: ignore[union-attr]
     assert f"more than {MAX_NESTING_DEPTH} levels deep" in finding.message
     assert analysis.tokens.examples == 10  # the other lines were counted as usual
-
-
-def test_nesting_within_the_limit_passes() -> None:
-    report = validate_lines(with_line(nested_parameters(MAX_NESTING_DEPTH // 2 - 3)))
-    assert report.ok, report.first_errors_text()
+    within = validate_lines(with_line(nested_parameters(MAX_NESTING_DEPTH // 2 - 3)))
+    assert within.ok, within.first_errors_text()
 
 
 # ---- lone surrogates and NUL ----------------------------------------------------------------
@@ -165,13 +162,10 @@ def test_lone_surrogates_and_nul_keys_are_findings_on_their_line(tmp_path: Path)
     assert len(prompts) == 9  # the nine valid examples' user turns
     stored = analysis.model_dump_json().encode("utf-8")  # what jsonb and Temporal get
     assert b"\\u0000" not in stored and b"\\ud" not in stored.lower()
-
-
-def test_valid_surrogate_pairs_are_fine() -> None:
     emoji = b'{"messages":[{"role":"user","content":"hi \\ud83d\\ude00"},' + (
         b'{"role":"assistant","content":"ok"}]}\n'
     )
-    assert validate_lines(with_line(emoji)).ok
+    assert validate_lines(with_line(emoji)).ok  # a valid pair is fine
 
 
 def test_the_report_is_scrubbed_before_it_is_stored() -> None:
@@ -241,26 +235,15 @@ def test_ids_do_not_cost_a_phone_parse_each(monkeypatch: pytest.MonkeyPatch) -> 
 
     assert find_pii(text) == {"phone": 1}
     assert parses < 10  # one per real candidate, not one per id
-
-
-@pytest.mark.parametrize(
-    ("text", "found"),
-    [
-        ("call 3101234 now", {"phone": 1}),  # a valid 7-digit Canadian number, region US
-        (" ".join(["123-45-6789"] * 3000), {"ssn": 3000}),
-        (" ".join(["4111 1111 1111 1111"] * 2000), {"payment_card": 2000}),
-        (" ".join(["2024-01-15 08:00"] * 2000), {}),  # time stamps, not phones
-        ("Q1234567 Q7654321 and 1234567", {}),
-    ],
-)
-def test_digit_heavy_texts_are_scanned_correctly(text: str, found: dict[str, int]) -> None:
-    assert find_pii(text) == found
-
-
-def test_the_phone_matcher_internals_we_build_on_exist() -> None:
-    matcher = phonenumbers.PhoneNumberMatcher
+    # Same answers as the library's own matcher on digit-heavy text.
+    assert find_pii("call 3101234 now") == {"phone": 1}  # valid in CA, region US
+    assert find_pii(" ".join(["123-45-6789"] * 3000)) == {"ssn": 3000}
+    assert find_pii(" ".join(["4111 1111 1111 1111"] * 2000)) == {"payment_card": 2000}
+    assert find_pii(" ".join(["2024-01-15 08:00"] * 2000)) == {}  # time stamps
+    assert find_pii("Q1234567 Q7654321 and 1234567") == {}
+    # The matcher internals the shortcut builds on (phonenumbers is pinned).
     for name in ("_extract_match", "_parse_and_verify", "_extract_inner_match"):
-        assert callable(getattr(matcher, name))
+        assert callable(getattr(phonenumbers.PhoneNumberMatcher, name))
     for name in ("_SLASH_SEPARATED_DATES", "_TIME_STAMPS", "_TIME_STAMPS_SUFFIX"):
         assert hasattr(getattr(phonenumbermatcher, name), "search")
 
