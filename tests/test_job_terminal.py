@@ -6,6 +6,7 @@ JSON bytes, so they may carry NUL, lone surrogates or megabytes that the API wou
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -196,3 +197,62 @@ async def test_cancel_of_a_job_whose_workflow_is_closed_answers_409(
         assert response.status_code == 409, response.text
         assert response.json()["error_code"] == "job_not_cancellable"
     assert json.loads((await api.get(f"/trainer/jobs/{job['id']}")).text)["status"] == "training"
+
+
+async def test_cancelled_evaluation_workflow_closes_its_row(
+    api: httpx.AsyncClient, emulator: httpx.AsyncClient, temporal_client: Client
+) -> None:
+    trained = await wait_for_job(api, (await submit(api, job_request(name="eval-cut")))["id"])
+    assert trained["status"] == "completed"
+    before = (await emulator.get("/_emulator/settings")).json()["chat_latency_seconds"]
+    await emulator.patch("/_emulator/settings", json={"chat_latency_seconds": 1.0})
+    try:
+        response = await api.post(
+            f"/trainer/jobs/{trained['id']}/evaluate",
+            json={"name": "cut-short", "harness_config": {}, "thresholds": {}},
+        )
+        assert response.status_code == 201, response.text
+        evaluation_id = response.json()["id"]
+        await temporal_client.get_workflow_handle(f"evaluation-{evaluation_id}").cancel()
+
+        async def closed() -> dict | None:
+            body = (await api.get(f"/trainer/evaluations/{evaluation_id}")).json()
+            return body if body["status"] not in ("pending", "running") else None
+
+        evaluation = await wait_for(closed)
+    finally:
+        await emulator.patch("/_emulator/settings", json={"chat_latency_seconds": before})
+    assert evaluation["status"] == "error"
+    assert "cancelled" in evaluation["error_message"]
+
+
+async def test_cancelled_promotion_workflow_closes_its_row(
+    api: httpx.AsyncClient,
+    registry: httpx.AsyncClient,
+    temporal_client: Client,
+    settings: Settings,
+) -> None:
+    trained = await wait_for_job(api, (await submit(api, job_request(name="promo-cut")))["id"])
+    assert trained["status"] == "completed"
+    await registry.post("/_emulator/faults", json={"path_prefix": "/", "status": 503})
+    promoting = asyncio.ensure_future(
+        api.post(f"/trainer/jobs/{trained['id']}/promote", json={"force": True})
+    )
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+
+        async def in_progress() -> str | None:
+            return await conn.fetchval(
+                "SELECT id::text FROM promotions WHERE job_id = $1 "
+                "AND promotion_reason = 'in progress'",
+                trained["id"],
+            )
+
+        promotion_id = await wait_for(in_progress)
+        await temporal_client.get_workflow_handle(f"promotion-{promotion_id}").cancel()
+        assert (await promoting).status_code == 502
+        row = await conn.fetchrow("SELECT * FROM promotions WHERE id = $1", promotion_id)
+    finally:
+        await conn.close()
+    assert (row["promoted"], row["promotion_reason"]) == (False, "promotion failed")
+    assert "cancelled" in row["error_message"]
