@@ -196,6 +196,21 @@ async def test_promotions_follow_the_contract(
     assert forced["job_id"] == completed["id"]
 
 
+async def test_an_evaluating_job_follows_the_contract(
+    api: httpx.AsyncClient, emulator: httpx.AsyncClient
+) -> None:
+    """Slow graders hold the job in `evaluating` long enough to be seen there."""
+    before = (await emulator.get("/_emulator/settings")).json()["chat_latency_seconds"]
+    await emulator.patch("/_emulator/settings", json={"chat_latency_seconds": 0.2})
+    try:
+        created = await submit(api, job_request(policy={"scope": _scope("evaluating")}))
+        seen = await _follow(api, created["id"], {"evaluating"})
+    finally:
+        await emulator.patch("/_emulator/settings", json={"chat_latency_seconds": before})
+    assert seen[-1] == "evaluating", seen
+    await _follow(api, created["id"], {"completed"})
+
+
 @pytest.mark.usefixtures("slow_training")
 async def test_a_training_then_cancelled_job_follows_the_contract(
     api: httpx.AsyncClient,
