@@ -8,10 +8,10 @@ safe here before the workflow keeps it; updates are refused by their validators 
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel
 from temporalio import workflow
+from temporalio.api.common.v1 import Payload
 from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
@@ -24,7 +24,8 @@ with workflow.unsafe.imports_passed_through():
         safe_text,
     )
 
-M = TypeVar("M", bound=BaseModel)
+# What a signal sent without input reads as (`temporal workflow signal --name cancel`).
+NO_INPUT = RawValue(Payload(metadata={"encoding": b"json/plain"}, data=b"{}"))
 
 
 def _fields(raw: RawValue) -> dict[str, Any] | None:

@@ -46,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.evaluation import evaluate
     from workflows.failures import describe_failure
     from workflows.job_end import cancel_provider_job, record_job_end
-    from workflows.messages import read_cancel, read_decision, unsafe_decision_field
+    from workflows.messages import NO_INPUT, read_cancel, read_decision, unsafe_decision_field
     from workflows.options import BOOKKEEPING_TIMEOUT, OUTAGE_BUDGET, PATIENT_RETRY, QUICK_RETRY
 
 
@@ -82,7 +82,7 @@ class TrainingJobWorkflow:
     # Signals take the raw payload: one that pydantic cannot read (a lone surrogate) would
     # otherwise be dropped, and a cancel must never be lost. See workflows/messages.py.
     @workflow.signal(name="cancel")
-    def cancel(self, raw: RawValue) -> None:
+    def cancel(self, raw: RawValue = NO_INPUT) -> None:
         if self._cancel is None and not self._ending and not self._state.status.is_terminal:
             self._cancel = read_cancel(raw)
             if self._pipeline is not None:
@@ -120,11 +120,11 @@ class TrainingJobWorkflow:
             )
 
     @workflow.signal(name="approve_signal")
-    def approve_signal(self, raw: RawValue) -> None:
+    def approve_signal(self, raw: RawValue = NO_INPUT) -> None:
         self._decide_by_signal(True, raw)
 
     @workflow.signal(name="reject_signal")
-    def reject_signal(self, raw: RawValue) -> None:
+    def reject_signal(self, raw: RawValue = NO_INPUT) -> None:
         self._decide_by_signal(False, raw)
 
     def _decide_by_signal(self, approved: bool, raw: RawValue) -> None:
