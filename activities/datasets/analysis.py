@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from activities.datasets.cost import CostEstimate, check_cost_limit, estimate_cost
 from activities.datasets.datasheet import check_datasheet_against_stats
+from activities.datasets.hidden_texts import texts_outside_the_schema
 from activities.datasets.masking import safe_text
 from activities.datasets.pii import PiiScanner, PiiSummary, check_pii_claim
 from activities.datasets.policy import check_datasheet_policy, policy_for_tenant
@@ -31,7 +32,6 @@ from activities.datasets.report import (
     error,
     warning,
 )
-from activities.datasets.structure import SHOWN_KEYS
 from activities.datasets.token_stats import (
     DEFAULT_PER_EXAMPLE_TOKEN_LIMIT,
     TokenStats,
@@ -142,37 +142,6 @@ def analyze_dataset(
         datasheet=sheet,
         findings=findings,
     )
-
-
-def texts_outside_the_schema(example: dict[str, Any]) -> list[str]:
-    """Strings the provider receives that token counting does not read: keys outside the
-    formats' schema, the strings under them, and ids and URLs. Scanned for PII so a
-    `pii_removed` claim covers the whole record, keys included.
-
-    Tool definitions are skipped: their compact JSON (keys too) is already a counted text.
-    """
-    found: list[str] = []
-    stack: list[tuple[Any, bool]] = [(example, False)]
-    while stack:
-        value, unknown = stack.pop()
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if key in ("tools", "functions") and not unknown:
-                    continue
-                inside = unknown or key not in SHOWN_KEYS
-                if inside and not unknown:
-                    found.append(key)
-                if isinstance(item, dict | list):
-                    stack.append((item, inside))
-                elif isinstance(item, str) and (inside or key in ("id", "url")):
-                    found.append(item)
-        elif isinstance(value, list):
-            for item in value:
-                if isinstance(item, dict | list):
-                    stack.append((item, unknown))
-                elif unknown and isinstance(item, str):
-                    found.append(item)
-    return found
 
 
 def _limit_unknown(base_model: str) -> Finding:
