@@ -18,6 +18,8 @@ Run: `python -m bench.validator_speed [--sizes 10,100] [--with-1gb] [--ids]`.
 `--ids` puts an id like `Q1234567` after every tenth word of user turns (digit runs that
 wake the phone-number scan). `--pii` instead times the PII scan alone (`find_pii`, ns per
 character) on texts of 4 KB to 512 KB: plain words, ids, and texts dense with SSNs or cards.
+`--line-mib N` validates one N MiB line of empty messages (two findings each) and prints its
+time and the process's peak RSS.
 """
 
 from __future__ import annotations
@@ -286,6 +288,22 @@ def run_pii() -> None:
             print(f"| {name} | {len(text)} | {per_char:.0f} | {found} |", flush=True)
 
 
+def run_big_line(mib: int) -> None:
+    from activities.datasets.validator import validate_lines
+
+    empties = mib * 1024 * 1024 // 3
+    hostile = b'{"messages":[' + b"{}," * empties + b'{"role":"assistant","content":"x"}]}\n'
+    start = time.perf_counter()
+    report = validate_lines([hostile])
+    seconds = time.perf_counter() - start
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kept = sum(len(s.examples) for s in report.errors)
+    print(
+        f"{mib} MiB line: {seconds:.1f} s, peak RSS {rss_mb:.0f} MB, "
+        f"{report.error_count} errors, {kept} kept"
+    )
+
+
 # ---- driver --------------------------------------------------------------------------------
 
 
@@ -320,6 +338,7 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, help="where to generate (default: a temp dir)")
     parser.add_argument("--ids", action="store_true", help="ids like Q1234567 in user turns")
     parser.add_argument("--pii", action="store_true", help="time the PII scan alone")
+    parser.add_argument("--line-mib", type=int, help="validate one line of N MiB")
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -327,6 +346,9 @@ def main() -> None:
         return
     if args.pii:
         run_pii()
+        return
+    if args.line_mib:
+        run_big_line(args.line_mib)
         return
     global IDS
     IDS = args.ids
