@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -52,6 +53,9 @@ def crash_case(index: int) -> Callable[[Stack, httpx.AsyncClient], Awaitable[Cas
                 standby=False,
                 timeout=300,
             )
+            # Files uploaded for the job (the one it trains on, and any a killed attempt left).
+            listed = (await oa.get("/v1/files")).json()["data"]
+        uploads = sum(f["filename"] == f"{outcome.records.job['id']}.jsonl" for f in listed)
         check_crash_outcome(step, outcome)
         await stack.workers.stop_all()
         return CaseResult(
@@ -63,6 +67,7 @@ def crash_case(index: int) -> Callable[[Stack, httpx.AsyncClient], Awaitable[Cas
                 "activity": step.activity,
                 "attempts": outcome.attempts,
                 "in_flight_after_s": round(outcome.in_flight_seconds, 1),
+                "provider_files": uploads,
             },
         )
 
@@ -107,6 +112,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"unknown cases: {unknown}; known: {list(CASES)}")
     results: list[CaseResult] = []
+    print(f"load average at start: {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)", flush=True)
     async with running_stack(args) as (stack, api):
         for name in names:
             started = time.monotonic()
@@ -130,6 +136,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
             )
             results.append(result)
     print_table(results)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
     return 0 if all(r.ok for r in results) else 1

@@ -18,7 +18,12 @@ from bench.fault_env import (
     slow_training,
     start_training_job,
 )
-from tests.support.crash import check_completed, started_activities, wait_until
+from tests.support.crash import (
+    activity_attempts,
+    check_completed,
+    started_activities,
+    wait_until,
+)
 from tests.support.crash_steps import SMALL_EVAL
 from tests.support.jobs import job_request, submit, wait_for_job
 
@@ -163,5 +168,8 @@ async def registry_down(stack: Stack, api: httpx.AsyncClient) -> CaseResult:
         True,
         ended - started,
         ended - back,
-        {"down_s": round(back - stopped, 1)},
+        {
+            "down_s": round(back - stopped, 1),
+            "promote_attempts": (await activity_attempts(client, job_id))["promote_model"],
+        },
     )
