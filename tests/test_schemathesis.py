@@ -3,6 +3,8 @@ stack: every check (`--checks all`), all four phases including the stateful one,
 number of examples. The run must find no server error, no response that breaks the documented
 schema or status codes, and nothing else its checks look for.
 
+A finished job is made first, and its id (and its evaluation's) is given for path
+parameters half of the time, so requests reach the job-specific logic and not only its 404s.
 The seed is fixed so a failure reproduces; `tests/schemathesis.toml` holds the few settings
 the checks need about this API (see the comments there).
 """
@@ -10,13 +12,19 @@ the checks need about this API (see the comments there).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from api.openapi_export import SPEC_PATH
+from tests.conftest import ADMIN_HEADERS
 from tests.support.auth import bearer
+from tests.support.jobs import job_request, submit, wait_for_job
 
 CONFIG_PATH = Path(__file__).parent / "schemathesis.toml"
 SCHEMATHESIS = Path(sys.executable).parent / "st"
@@ -27,7 +35,37 @@ SEED = 20261201
 RUN_TIMEOUT_SECONDS = 900
 
 
+def _run_config(tmp_path: Path, job_ids: list[str], evaluation_ids: list[str]) -> Path:
+    """The checked-in settings, plus real ids for path parameters half of the time, so
+    generated requests reach the job-specific logic rather than only its 404s."""
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(
+        CONFIG_PATH.read_text(encoding="utf-8")
+        + f"""
+[dictionaries.jobs]
+values = {json.dumps(job_ids)}
+
+[dictionaries.evaluations]
+values = {json.dumps(evaluation_ids)}
+
+[parameters]
+"path.job_id" = {{ dictionary = "jobs", probability = 0.5 }}
+"path.evaluation_id" = {{ dictionary = "evaluations", probability = 0.5 }}
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+async def _finished_job(api_url: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=api_url, timeout=60, headers=ADMIN_HEADERS) as api:
+        created = await submit(api, job_request(policy={"scope": "tenant_schemathesis"}))
+        return await wait_for_job(api, created["id"], until={"completed"})
+
+
 async def test_schemathesis_finds_no_failure(api_url: str, tmp_path: Path) -> None:
+    job = await _finished_job(api_url)
+    config = _run_config(tmp_path, [job["id"]], [job["evaluation"]["id"]])
     # An admin with a home tenant: it may act on every tenant, and names one where needed.
     token = bearer(
         "tenant_schemathesis", ["trainer:admin"], subject="schemathesis", expires_in=7200
@@ -35,7 +73,7 @@ async def test_schemathesis_finds_no_failure(api_url: str, tmp_path: Path) -> No
     command = [
         str(SCHEMATHESIS),
         "--config-file",
-        str(CONFIG_PATH),
+        str(config),
         "run",
         str(SPEC_PATH),
         "--url",
