@@ -64,6 +64,7 @@ async def _finished_job(api_url: str) -> dict[str, Any]:
 
 
 async def test_schemathesis_finds_no_failure(api_url: str, tmp_path: Path) -> None:
+    assert SCHEMATHESIS.exists(), "schemathesis is a dev extra: pip install -e '.[dev]'"
     job = await _finished_job(api_url)
     config = _run_config(tmp_path, [job["id"]], [job["evaluation"]["id"]])
     # An admin with a home tenant: it may act on every tenant, and names one where needed.
