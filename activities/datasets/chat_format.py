@@ -12,8 +12,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from activities.datasets.example_check import ExampleCheck
 from activities.datasets.masking import describe_unknown
-from activities.datasets.report import Finding, Severity, error, json_type, quote_name, warning
+from activities.datasets.report import json_type, quote_name
+from activities.datasets.tool_definitions import check_tool_definitions
 
 ROLES = ("system", "user", "assistant", "tool", "function")
 MESSAGE_KEYS = (
@@ -28,74 +30,6 @@ MESSAGE_KEYS = (
 )
 TOP_LEVEL_KEYS = ("messages", "tools", "parallel_tool_calls", "functions")
 IMAGE_DETAILS = ("auto", "low", "high")
-
-_KEY_LIMIT = 40
-# Findings kept per kind on one line; the rest are only counted, so a line of a million
-# empty messages costs counters, not a million findings.
-FINDINGS_PER_KIND_PER_LINE = 5
-
-
-@dataclass(slots=True)
-class ExampleCheck:
-    """Findings for one record, plus the message counts the file statistics need."""
-
-    line: int
-    findings: list[Finding] = field(default_factory=list)
-    # Findings past FINDINGS_PER_KIND_PER_LINE, counted per (severity, kind), not kept.
-    omitted: dict[tuple[Severity, str], int] = field(default_factory=dict)
-    # None when the record has no readable message list.
-    messages: int | None = None
-    assistant_messages: int = 0
-    trained_assistant_messages: int = 0
-    has_error: bool = False
-    _kept: dict[tuple[Severity, str], int] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not self.has_error
-
-    def error(self, kind: str, path: str, problem: str) -> None:
-        """Record an error; the message reads "<path> <problem>"."""
-        self.has_error = True
-        if self._keep("error", kind):
-            self.findings.append(error(kind, f"{path} {problem}", line=self.line, field=path))
-
-    def warning(self, kind: str, path: str, problem: str) -> None:
-        if self._keep("warning", kind):
-            self.findings.append(warning(kind, f"{path} {problem}", line=self.line, field=path))
-
-    def error_at(self, kind: str, message: str, path: str | None) -> None:
-        """An error whose message does not start with its field."""
-        self.has_error = True
-        if self._keep("error", kind):
-            self.findings.append(error(kind, message, line=self.line, field=path))
-
-    def warning_at(self, kind: str, message: str, path: str | None) -> None:
-        if self._keep("warning", kind):
-            self.findings.append(warning(kind, message, line=self.line, field=path))
-
-    def counted(self) -> list[tuple[Finding, int]]:
-        """Each kept finding with how many it stands for: the last kept one of a capped kind
-        also stands for the omitted ones, and says so."""
-        last: dict[tuple[Severity, str], int] = {}
-        for i, finding in enumerate(self.findings):
-            last[(finding.severity, finding.kind)] = i
-        out = [(finding, 1) for finding in self.findings]
-        for key, extra in self.omitted.items():
-            i = last[key]
-            finding = self.findings[i]
-            message = f"{finding.message} (and {extra} more like it on this line)"
-            out[i] = (finding.model_copy(update={"message": message}), 1 + extra)
-        return out
-
-    def _keep(self, severity: Severity, kind: str) -> bool:
-        key = (severity, kind)
-        kept = self._kept.get(key, 0)
-        if kept < FINDINGS_PER_KIND_PER_LINE:
-            self._kept[key] = kept + 1
-            return True
-        self.omitted[key] = self.omitted.get(key, 0) + 1
-        return False
 
 
 @dataclass(slots=True)
@@ -149,13 +83,6 @@ def check_chat_example(example: dict[str, Any], line: int) -> ExampleCheck:
     return out
 
 
-def key_path(prefix: str, key: str) -> str:
-    """`prefix.key`, truncating a runaway key so it cannot flood a report."""
-    if len(key) > _KEY_LIMIT:
-        key = key[:_KEY_LIMIT] + "..."
-    return f"{prefix}.{key}" if prefix else key
-
-
 def check_unknown_keys(
     obj: dict[str, Any], allowed: tuple[str, ...], prefix: str, out: ExampleCheck
 ) -> None:
@@ -168,43 +95,6 @@ def check_unknown_keys(
                 "unknown_top_level_key",
                 f"{where} has {unknown} (expected: {', '.join(allowed)})",
                 prefix or None,
-            )
-
-
-def check_tool_definitions(obj: dict[str, Any], prefix: str, out: ExampleCheck) -> None:
-    """`tools`, `functions` and `parallel_tool_calls` at the record (or DPO input) level."""
-    if "tools" in obj:
-        _check_definition_list(obj["tools"], key_path(prefix, "tools"), out, wrapped=True)
-    if "functions" in obj:
-        _check_definition_list(obj["functions"], key_path(prefix, "functions"), out, wrapped=False)
-    parallel = obj.get("parallel_tool_calls")
-    if "parallel_tool_calls" in obj and not isinstance(parallel, bool):
-        path = key_path(prefix, "parallel_tool_calls")
-        out.error("invalid_tools", path, f"must be a boolean, got {json_type(parallel)}")
-
-
-def _check_definition_list(value: Any, path: str, out: ExampleCheck, *, wrapped: bool) -> None:
-    # `tools` entries wrap the function ({type, function: {...}}); legacy `functions` do not.
-    if not isinstance(value, list):
-        out.error("invalid_tools", path, f"must be an array, got {json_type(value)}")
-        return
-    for i, item in enumerate(value):
-        fn: Any = item
-        fn_path = f"{path}[{i}]"
-        if wrapped and isinstance(item, dict):
-            if item.get("type") != "function":
-                out.error("invalid_tools", f"{fn_path}.type", "must be 'function'")
-            fn = item.get("function")
-            fn_path = f"{fn_path}.function"
-        if not isinstance(fn, dict):
-            out.error("invalid_tools", fn_path, f"must be an object, got {json_type(fn)}")
-            continue
-        if not _non_blank(fn.get("name")):
-            out.error("invalid_tools", f"{fn_path}.name", "must be a non-empty string")
-        if "parameters" in fn and not isinstance(fn["parameters"], dict):
-            got = json_type(fn["parameters"])
-            out.error(
-                "invalid_tools", f"{fn_path}.parameters", f"must be a JSON schema object, got {got}"
             )
 
 

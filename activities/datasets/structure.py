@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from activities.datasets.chat_format import ExampleCheck
+from activities.datasets.example_check import ExampleCheck
 from activities.datasets.masking import has_lone_surrogate
 
 MAX_NESTING_DEPTH = 64

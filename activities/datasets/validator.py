@@ -14,8 +14,9 @@ from collections.abc import AsyncIterable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from activities.datasets.chat_format import ExampleCheck, check_chat_example
+from activities.datasets.chat_format import check_chat_example
 from activities.datasets.dpo_format import check_dpo_example
+from activities.datasets.example_check import ExampleCheck
 from activities.datasets.lines import DEFAULT_MAX_LINE_BYTES, Line, LineSplitter
 from activities.datasets.report import (
     DEFAULT_EXAMPLES_PER_KIND,
