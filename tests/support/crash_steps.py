@@ -16,7 +16,7 @@ import httpx
 
 from tests.support.jobs import wait_for_job
 
-HOLD_SECONDS = 10
+HOLD_SECONDS = 15
 
 FiredCheck = Callable[[], Awaitable[bool]]
 
