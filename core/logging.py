@@ -16,6 +16,7 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from core.log_exceptions import summarise_exc_info
 from core.redaction import redact
 
 HANDLER_NAME = "model-trainer-json"
@@ -88,7 +89,7 @@ def json_formatter(service: str) -> logging.Formatter:
         ],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
+            summarise_exc_info,  # type, code and place; never a traceback
             structlog.processors.EventRenamer("message"),
             _redact_fields,
             _leading_keys_first,
