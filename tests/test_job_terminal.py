@@ -80,9 +80,10 @@ async def test_cancel_signal_with_unstorable_reason_ends_cancelled(
     assert (row["status"], row["stage"]) == ("cancelled", "done")
     (provider_job,) = await provider_jobs_for(emulator, job["id"])
     assert provider_job["status"] == "cancelled"
-    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+    # The row is written by the run's last step, a moment before the run completes.
     state = JobState.model_validate(await handle.result())
     assert state.status.value == "cancelled" and state.error_code == "cancelled"
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
 
 
 async def test_approve_signal_with_nul_reviewer_promotes(
@@ -186,11 +187,12 @@ async def test_workflow_cancel_during_a_signalled_cancel_still_ends_cancelled(
 
 
 @pytest.mark.usefixtures("slow_training")
-async def test_cancel_of_a_job_whose_workflow_is_closed_answers_409(
-    api: httpx.AsyncClient, temporal_client: Client
+async def test_a_terminated_workflow_leaves_no_running_row(
+    api: httpx.AsyncClient, temporal_client: Client, settings: Settings
 ) -> None:
     job = await training_job(api, "closed-under-the-row")
-    # Termination runs no workflow code, so the row still says training.
+    # Termination runs no workflow code: the run records nothing, so the API closes the row
+    # the first time it asks Temporal about the job.
     await temporal_client.get_workflow_handle(job["workflowId"]).terminate("operator")
     for request in (
         api.post(f"/trainer/jobs/{job['id']}/cancel", json={"reason": "too late"}),
@@ -199,7 +201,31 @@ async def test_cancel_of_a_job_whose_workflow_is_closed_answers_409(
         response = await request
         assert response.status_code == 409, response.text
         assert response.json()["error_code"] == "job_not_cancellable"
-    assert json.loads((await api.get(f"/trainer/jobs/{job['id']}")).text)["status"] == "training"
+    row = await row_of(settings, job["id"])
+    assert (row["status"], row["stage"], row["error_code"]) == (
+        "failed",
+        "done",
+        "workflow_terminated",
+    )
+    read = json.loads((await api.get(f"/trainer/jobs/{job['id']}")).text)
+    assert (read["status"], read["errorCode"]) == ("failed", "workflow_terminated")
+
+
+@pytest.mark.usefixtures("slow_training")
+async def test_reading_a_terminated_job_closes_its_row(
+    api: httpx.AsyncClient, temporal_client: Client, settings: Settings
+) -> None:
+    job = await training_job(api, "terminated-then-read")
+    await temporal_client.get_workflow_handle(job["workflowId"]).terminate("operator")
+    assert (await row_of(settings, job["id"]))["status"] == "training"
+    read = json.loads((await api.get(f"/trainer/jobs/{job['id']}")).text)
+    assert (read["status"], read["stage"], read["errorCode"]) == (
+        "failed",
+        "done",
+        "workflow_terminated",
+    )
+    listed = (await api.get("/trainer/jobs", params={"status_filter": "training"})).json()
+    assert job["id"] not in {j["id"] for j in listed["jobs"]}
 
 
 async def test_cancelled_evaluation_workflow_closes_its_row(

@@ -1,5 +1,6 @@
 """Schemathesis against the published spec (docs/api/rest/model-trainer.yaml), on the real
-stack: every check (`--checks all`), all four phases including the stateful one, a bounded
+stack: every check (`--checks all`, less use_after_free: DELETE cancels a job, which stays
+readable), all four phases including the stateful one, a bounded
 number of examples. The run must find no server error, no response that breaks the documented
 schema or status codes, and nothing else its checks look for.
 
@@ -81,6 +82,10 @@ async def test_schemathesis_finds_no_failure(api_url: str, tmp_path: Path) -> No
         api_url,
         "--checks",
         "all",
+        # The one DELETE (/trainer/jobs/{id}) cancels the job, as the contract says, and the
+        # job stays readable with status `cancelled`: a read after it is no use-after-free.
+        "--exclude-checks",
+        "use_after_free",
         "--phases",
         PHASES,
         "--max-examples",

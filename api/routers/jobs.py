@@ -17,6 +17,7 @@ from api.auth import READ, WRITE, Caller, require
 from api.errors import ApiError, conflict, not_found
 from api.json_body import StrictJSONRoute
 from api.mapping import event_response, job_response, temporal_run_url
+from api.orphans import close_orphaned_row, workflow_status
 from api.repository import (
     get_job,
     insert_job,
@@ -104,8 +105,12 @@ async def create_job(
     st: StateDep,
     idempotency_key: Annotated[
         Name | None,
-        Header(alias="Idempotency-Key", min_length=1, max_length=255,
-               description="Retrying with the same key returns the same job"),
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            description="Retrying with the same key returns the same job",
+        ),
     ] = None,
 ) -> TrainingJobResponse:
     tenant = body.policy.scope
@@ -113,7 +118,8 @@ async def create_job(
         raise ApiError(403, "scope_forbidden", "policy.scope must be the caller's tenant")
     if body.provider not in SUPPORTED_PROVIDERS:
         raise ApiError(
-            422, "provider_unsupported",
+            422,
+            "provider_unsupported",
             f"provider: '{body.provider.value}' is not available in this deployment "
             f"(available: {', '.join(p.value for p in SUPPORTED_PROVIDERS)})",
         )
@@ -123,7 +129,8 @@ async def create_job(
         raise ApiError(422, err.code, f"datasetUri: {err}") from None
     if await st.base_models.is_unknown(body.base_model):
         raise ApiError(
-            422, "base_model_unknown",
+            422,
+            "base_model_unknown",
             f"baseModel: {body.provider.value} has no such model (see its model list)",
         )
     job_id = (
@@ -219,7 +226,20 @@ async def list_training_jobs(
     "/{job_id}", response_model=TrainingJobResponse, responses=ERRORS, summary="Get training job"
 )
 async def read_job(job_id: uuid.UUID, caller: CallerDep, st: StateDep) -> TrainingJobResponse:
-    return await load_job_response(st, await require_job(st, caller, job_id))
+    row = await require_job(st, caller, job_id)
+    if not JobStatus(row["status"]).is_terminal and await _closed_orphan(st, row):
+        row = await require_job(st, caller, job_id)
+    return await load_job_response(st, row)
+
+
+async def _closed_orphan(st: AppState, row: Any) -> bool:
+    """Close the row of a job whose workflow ended without recording it (terminated)."""
+    handle = st.temporal.get_workflow_handle(row["workflow_id"])
+    try:
+        status = await workflow_status(handle)
+    except RPCError:
+        return False  # Temporal unreachable: the row stays as the workflow left it
+    return await close_orphaned_row(st.pool, str(row["id"]), status)
 
 
 async def _cancel(st: AppState, caller: Caller, row: Any, reason: str) -> None:
@@ -236,11 +256,14 @@ async def _cancel(st: AppState, caller: Caller, row: Any, reason: str) -> None:
     except RPCError:
         running = False
     if not running:
+        await _closed_orphan(st, row)
         raise ApiError(409, "job_not_cancellable", "the job's workflow is no longer running")
 
 
 @router.put(
-    "/{job_id}", response_model=TrainingJobResponse, responses=ERRORS,
+    "/{job_id}",
+    response_model=TrainingJobResponse,
+    responses=ERRORS,
     summary="Update training job",
 )
 async def update_job(
@@ -250,7 +273,8 @@ async def update_job(
     if body.status is not None and body.status != JobStatus(row["status"]):
         if body.status is not JobStatus.cancelled:
             raise ApiError(
-                400, "status_not_settable",
+                400,
+                "status_not_settable",
                 "status is managed by the workflow; only 'cancelled' may be requested",
             )
         await _cancel(st, caller, row, "cancelled by update")
@@ -259,7 +283,9 @@ async def update_job(
 
 
 @router.delete(
-    "/{job_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS,
+    "/{job_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=ERRORS,
     summary="Cancel training job",
 )
 async def cancel_job(job_id: uuid.UUID, caller: WriterDep, st: StateDep) -> Response:
@@ -269,7 +295,9 @@ async def cancel_job(job_id: uuid.UUID, caller: WriterDep, st: StateDep) -> Resp
 
 
 @router.post(
-    "/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, responses=ERRORS,
+    "/{job_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=ERRORS,
     summary="Cancel with a reason (sends the workflow's `cancel` signal)",
 )
 async def signal_cancel(
@@ -283,6 +311,7 @@ async def signal_cancel(
         await handle.signal("cancel", body.model_copy(update={"requested_by": caller.subject}))
     except RPCError:
         # A closed workflow takes no signal: nothing is left to cancel.
+        await _closed_orphan(st, row)
         raise ApiError(
             409, "job_not_cancellable", "the job's workflow is no longer running"
         ) from None
@@ -290,7 +319,9 @@ async def signal_cancel(
 
 
 @router.get(
-    "/{job_id}/events", response_model=JobEventList, responses=ERRORS,
+    "/{job_id}/events",
+    response_model=JobEventList,
+    responses=ERRORS,
     summary="Provider events and metrics of the job, oldest first",
 )
 async def job_events(
