@@ -51,7 +51,10 @@ def compare(
     for category, values in diffs.items():
         est = estimate(values)
         result[category] = CategoryComparison(
-            category=category, n=est.n, mean_delta=est.mean, ci_low=est.ci_low,
+            category=category,
+            n=est.n,
+            mean_delta=est.mean,
+            ci_low=est.ci_low,
             ci_high=est.ci_high,
         )
     return result

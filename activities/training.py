@@ -364,9 +364,7 @@ class TrainingActivities:
             cancelled = await provider.cancel_job(provider_job_id)
         except ProviderError as err:
             raise provider_failure(err) from None
-        return CancelProviderResult(
-            provider_job_id=cancelled.id, provider_status=cancelled.status
-        )
+        return CancelProviderResult(provider_job_id=cancelled.id, provider_status=cancelled.status)
 
     @activity.defn(name="set_job_stage")
     @timed_step

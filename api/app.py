@@ -81,7 +81,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_database_unavailable_handler(app)
     for router in (
-        jobs.router, evaluations.router, promotions.router, approvals.router, health.router
+        jobs.router,
+        evaluations.router,
+        promotions.router,
+        approvals.router,
+        health.router,
     ):
         app.include_router(router)
     app.include_router(metrics_view.router)

@@ -163,8 +163,7 @@ async def list_evaluations(
     where = """($1::text IS NULL OR tenant_id = $1) AND ($2::uuid IS NULL OR job_id = $2)
                AND ($3::text IS NULL OR status = $3)"""
     rows = await pool.fetch(
-        f"SELECT * FROM evaluations WHERE {where} ORDER BY created_at DESC, id "
-        "LIMIT $4 OFFSET $5",
+        f"SELECT * FROM evaluations WHERE {where} ORDER BY created_at DESC, id LIMIT $4 OFFSET $5",
         tenant,
         job_id,
         status,
@@ -226,8 +225,7 @@ async def list_events(
     pool: asyncpg.Pool, job_id: str, offset: int, limit: int
 ) -> tuple[list[asyncpg.Record], int]:
     rows = await pool.fetch(
-        "SELECT * FROM job_events WHERE job_id = $1 ORDER BY seq "
-        "LIMIT $2 OFFSET $3",
+        "SELECT * FROM job_events WHERE job_id = $1 ORDER BY seq LIMIT $2 OFFSET $3",
         job_id,
         limit,
         offset,

@@ -89,9 +89,7 @@ class TrainerApi:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         return self.request("POST", "/trainer/jobs", json=body, headers=headers)
 
-    def list_jobs(
-        self, status: str | None, provider: str | None, limit: int, offset: int
-    ) -> Any:
+    def list_jobs(self, status: str | None, provider: str | None, limit: int, offset: int) -> Any:
         params = {
             "status_filter": status,
             "provider_filter": provider,

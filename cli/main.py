@@ -39,8 +39,12 @@ def main(
     ] = DEFAULT_API_URL,
     token: Annotated[
         str | None,
-        typer.Option("--token", envvar="TRAINER_TOKEN", show_default=False,
-                     help="Bearer token (JWT) sent as Authorization"),
+        typer.Option(
+            "--token",
+            envvar="TRAINER_TOKEN",
+            show_default=False,
+            help="Bearer token (JWT) sent as Authorization",
+        ),
     ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Machine-readable output: the API's JSON")

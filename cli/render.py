@@ -135,8 +135,9 @@ def validation_view(report: dict[str, Any]) -> RenderableType:
     parts: list[RenderableType] = []
     if ok is not None:
         parts.append(
-            Text.from_markup("[bold green]Dataset is valid[/]" if ok
-                             else "[bold red]Dataset has errors[/]")
+            Text.from_markup(
+                "[bold green]Dataset is valid[/]" if ok else "[bold red]Dataset has errors[/]"
+            )
         )
     stats = body.get("stats")
     if isinstance(stats, dict) and stats:

@@ -61,8 +61,7 @@ def suite_table(evaluation: Evaluation, width: int = 200) -> Table:
     table.add_column("95% CI", justify="center", no_wrap=True)
     if compared:
         table.add_column("Baseline" if wide else "Base", justify="right")
-        table.add_column("Δ vs baseline (95% CI)" if wide else "Δ", justify="right",
-                         no_wrap=True)
+        table.add_column("Δ vs baseline (95% CI)" if wide else "Δ", justify="right", no_wrap=True)
     for suite in results.suites:
         passed, failed, errored = _counts(suite)
         cells: list[RenderableType] = [Text(suite.suite)]
@@ -74,8 +73,10 @@ def suite_table(evaluation: Evaluation, width: int = 200) -> Table:
             cells += [number(suite.mean, 2), _compact_interval(suite.ci_low, suite.ci_high)]
         if compared:
             base = baselines.get(suite.suite)
-            cells += [number(base.mean, 3 if wide else 2) if base else "-",
-                      _delta(deltas.get(suite.suite), wide)]
+            cells += [
+                number(base.mean, 3 if wide else 2) if base else "-",
+                _delta(deltas.get(suite.suite), wide),
+            ]
         table.add_row(*cells)
     if compared and evaluation.baseline_model:
         table.caption = f"baseline: {evaluation.baseline_model}"
@@ -95,8 +96,10 @@ def evaluation_view(evaluation: Evaluation, width: int = 200) -> RenderableType:
     thresholds = {k: v for k, v in evaluation.thresholds.items() if v is not None}
     if thresholds:
         parts.append(
-            Text("thresholds: " + ", ".join(f"{k} >= {v}" for k, v in thresholds.items()),
-                 style="dim")
+            Text(
+                "thresholds: " + ", ".join(f"{k} >= {v}" for k, v in thresholds.items()),
+                style="dim",
+            )
         )
     results = evaluation.results
     if results.failed_thresholds:

@@ -53,9 +53,7 @@ def open_session(ctx: typer.Context, json_output: bool = False) -> Iterator[Sess
     err = Console(stderr=True)
     try:
         with TrainerApi(options.api_url, options.token) as api:
-            yield Session(
-                api=api, json=options.json or json_output, out=Console(), err=err
-            )
+            yield Session(api=api, json=options.json or json_output, out=Console(), err=err)
     except CliError as error:
         report(err, error)
         raise typer.Exit(error.exit_code) from None

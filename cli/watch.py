@@ -105,8 +105,7 @@ def follow_live(api: TrainerApi, job_id: str, console: Console, interval: float)
     started = time.monotonic()
     console.print(f"[bold]{escape(snapshot.job.name)}[/]  {snapshot.job.id}")
     with _progress(console) as progress:
-        task = progress.add_task(stage_label(snapshot.job), total=None, steps="", eta="-",
-                                 loss="")
+        task = progress.add_task(stage_label(snapshot.job), total=None, steps="", eta="-", loss="")
         last_stage = ""
         while True:
             job = snapshot.job

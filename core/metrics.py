@@ -28,9 +28,7 @@ R = TypeVar("R")
 STEP_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 
-JOBS = Counter(
-    "trainer_jobs", "Jobs reaching a terminal status.", ["status", "tenant"]
-)
+JOBS = Counter("trainer_jobs", "Jobs reaching a terminal status.", ["status", "tenant"])
 PROVIDER_REQUESTS = Counter(
     "trainer_provider_requests",
     "Calls to a fine-tuning provider's API; code is the HTTP status or a failure word.",

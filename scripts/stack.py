@@ -202,8 +202,7 @@ class Stack:
         say(f"Starting the Model Trainer stack (logs in {LOG_DIR.relative_to(REPO)}/)")
         if port_in_use(API_PORT):
             raise StackError(
-                f"port {API_PORT} is already in use: is another `make dev` running? "
-                "Stop it first."
+                f"port {API_PORT} is already in use: is another `make dev` running? Stop it first."
             )
         if self.sandbox:
             say("  (OpenAI emulator: starting with a fresh database and Temporal store)")
@@ -229,8 +228,15 @@ class Stack:
         await self._spawn(
             "api",
             [
-                sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-                "--host", HOST, "--port", str(API_PORT),
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "api.app:create_app",
+                "--factory",
+                "--host",
+                HOST,
+                "--port",
+                str(API_PORT),
             ],
             env,
         )
@@ -293,8 +299,10 @@ class Stack:
                 ) from None
             say(f"  PostgreSQL        {redact(url)} (DATABASE_URL)")
             if self.sandbox:
-                say("    note: DATABASE_URL is not reset; jobs from earlier runs refer to "
-                    "emulator models that are gone")
+                say(
+                    "    note: DATABASE_URL is not reset; jobs from earlier runs refer to "
+                    "emulator models that are gone"
+                )
             self.urls.append(("PostgreSQL", redact(url)))
             return url
         prepare = recreate_database if self.sandbox else ensure_database
@@ -324,8 +332,10 @@ class Stack:
                 "installed: run `pip install -e '.[embedded-db]'` or set DATABASE_URL"
             ) from None
         pgdata = RUN_DIR / "pgdata"
-        say(f"  PostgreSQL        none at {HOST}:5432; starting an embedded one in "
-            f"{pgdata.relative_to(REPO)} ...")
+        say(
+            f"  PostgreSQL        none at {HOST}:5432; starting an embedded one in "
+            f"{pgdata.relative_to(REPO)} ..."
+        )
         try:
             self._pgserver = await asyncio.to_thread(
                 pgserver.get_server, pgdata, cleanup_mode="stop"
@@ -360,11 +370,21 @@ class Stack:
                 for path in (store, *(store.with_name(store.name + s) for s in ("-wal", "-shm"))):
                     path.unlink(missing_ok=True)
             argv = [
-                self._temporal_binary(), "server", "start-dev",
-                "--ip", HOST, "--port", str(TEMPORAL_PORT), "--ui-port", str(TEMPORAL_UI_PORT),
-                "--db-filename", str(store),
-                "--sqlite-pragma", "journal_mode=wal",
-                "--log-level", "warn",
+                self._temporal_binary(),
+                "server",
+                "start-dev",
+                "--ip",
+                HOST,
+                "--port",
+                str(TEMPORAL_PORT),
+                "--ui-port",
+                str(TEMPORAL_UI_PORT),
+                "--db-filename",
+                str(store),
+                "--sqlite-pragma",
+                "journal_mode=wal",
+                "--log-level",
+                "warn",
                 *search_attribute_cli_args(),
             ]
             if namespace != "default":
@@ -436,8 +456,15 @@ class Stack:
         await self._spawn(
             "openai-emulator",
             [
-                sys.executable, "-m", "emulators.openai_emulator",
-                "--host", HOST, "--port", str(OPENAI_EMULATOR_PORT), "--log-level", "warning",
+                sys.executable,
+                "-m",
+                "emulators.openai_emulator",
+                "--host",
+                HOST,
+                "--port",
+                str(OPENAI_EMULATOR_PORT),
+                "--log-level",
+                "warning",
             ],
             env,
         )
@@ -457,8 +484,15 @@ class Stack:
         await self._spawn(
             "registry-emulator",
             [
-                sys.executable, "-m", "emulators.registry_emulator",
-                "--host", HOST, "--port", str(REGISTRY_EMULATOR_PORT), "--log-level", "warning",
+                sys.executable,
+                "-m",
+                "emulators.registry_emulator",
+                "--host",
+                HOST,
+                "--port",
+                str(REGISTRY_EMULATOR_PORT),
+                "--log-level",
+                "warning",
             ],
             {},
         )
@@ -530,8 +564,9 @@ class Stack:
                 except httpx.HTTPError as err:
                     last = type(err).__name__
                 await asyncio.sleep(0.3)
-        raise StackError(f"GET {self.api_url}/health is not 200 after "
-                         f"{API_HEALTH_TIMEOUT:.0f}s: {last}")
+        raise StackError(
+            f"GET {self.api_url}/health is not 200 after {API_HEALTH_TIMEOUT:.0f}s: {last}"
+        )
 
     # ---- watch and stop ------------------------------------------------------------------
 
@@ -702,7 +737,13 @@ async def run_demo(stack: Stack, timeout: float) -> int:
         # the same view a user gets with `trainer watch`.
         token = stack.auth_headers.get("Authorization", "").removeprefix("Bearer ")
         watcher = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "cli", "watch", job["id"], "--interval", str(POLL_INTERVAL),
+            sys.executable,
+            "-m",
+            "cli",
+            "watch",
+            job["id"],
+            "--interval",
+            str(POLL_INTERVAL),
             cwd=REPO,
             env={**os.environ, "TRAINER_API_URL": stack.api_url, "TRAINER_TOKEN": token},
         )
@@ -790,11 +831,16 @@ async def main_async(mode: str, timeout: float) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m scripts.stack", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.stack",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("mode", choices=["demo", "dev"])
     parser.add_argument(
-        "--timeout", type=float, default=1800.0,
+        "--timeout",
+        type=float,
+        default=1800.0,
         help="demo: seconds to wait for the job to end (default 1800)",
     )
     args = parser.parse_args(argv)

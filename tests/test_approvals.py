@@ -18,9 +18,7 @@ from tests.support.servers import serve_app
 
 async def awaiting_approval(api: httpx.AsyncClient, name: str) -> dict:
     created = await submit(api, job_request(name=name, policy={"require_approval": True}))
-    return await wait_for_job(
-        api, created["id"], until={"evaluating"}, stage="awaiting_approval"
-    )
+    return await wait_for_job(api, created["id"], until={"evaluating"}, stage="awaiting_approval")
 
 
 async def test_approved_job_is_promoted_with_the_reviewer_recorded(
@@ -70,10 +68,20 @@ async def test_approve_through_the_temporal_cli(
 
     job = await awaiting_approval(api, "approve-by-cli")
     proc = await asyncio.create_subprocess_exec(
-        temporal_binary(), "workflow", "update", "execute", "--address", temporal_address,
-        "--workflow-id", job["workflowId"], "--name", "approve",
-        "--input", json.dumps({"reviewer": "cli-user", "note": "ok"}),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        temporal_binary(),
+        "workflow",
+        "update",
+        "execute",
+        "--address",
+        temporal_address,
+        "--workflow-id",
+        job["workflowId"],
+        "--name",
+        "approve",
+        "--input",
+        json.dumps({"reviewer": "cli-user", "note": "ok"}),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await proc.communicate()
     assert proc.returncode == 0, out.decode()

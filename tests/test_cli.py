@@ -33,9 +33,7 @@ class Run:
 ADMIN_TOKEN = token_for(None, ["trainer:admin"], subject="cli-tester")
 
 
-async def trainer(
-    api_url: str, *args: str, timeout: float = 60.0, token: str | None = None
-) -> Run:
+async def trainer(api_url: str, *args: str, timeout: float = 60.0, token: str | None = None) -> Run:
     """Run `python -m cli ARGS` (what the `trainer` script runs) against `api_url`."""
     env = {
         **os.environ,
@@ -46,8 +44,12 @@ async def trainer(
     }
     env["TRAINER_TOKEN"] = token if token is not None else ADMIN_TOKEN
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cli", *args,
-        cwd=REPO, env=env,
+        sys.executable,
+        "-m",
+        "cli",
+        *args,
+        cwd=REPO,
+        env=env,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

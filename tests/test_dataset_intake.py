@@ -15,10 +15,15 @@ async def test_pii_against_a_redaction_claim_fails_without_showing_the_values(
     api: httpx.AsyncClient, emulator: httpx.AsyncClient, dataset_root: Path
 ) -> None:
     lines = [
-        {"messages": [
-            {"role": "user", "content": f"What is {i} plus {i}?"},
-            {"role": "assistant", "content": f"Let's count together: {i} and {i} make {2 * i}."},
-        ]}
+        {
+            "messages": [
+                {"role": "user", "content": f"What is {i} plus {i}?"},
+                {
+                    "role": "assistant",
+                    "content": f"Let's count together: {i} and {i} make {2 * i}.",
+                },
+            ]
+        }
         for i in range(12)
     ]
     lines[4]["messages"][1]["content"] = "Write to ada.lovelace@example.org for help."
@@ -44,9 +49,13 @@ async def test_statistics_and_cost_are_recorded_with_the_job(api: httpx.AsyncCli
     assert validation["dataset"]["stats"]["examples"] > 10
     assert validation["tokens"]["encoding"] == "o200k_base"
     tokens = validation["tokens"]
-    assert tokens["max_tokens"] >= tokens["p90_tokens"] >= tokens["p10_tokens"] >= tokens[
-        "min_tokens"
-    ] > 0
+    assert (
+        tokens["max_tokens"]
+        >= tokens["p90_tokens"]
+        >= tokens["p10_tokens"]
+        >= tokens["min_tokens"]
+        > 0
+    )
     assert tokens["billable_tokens"] == tokens["tokens"]  # nothing over the limit
     assert validation["cost"]["cost_usd"] > 0
     assert len(validation["file"]["sha256"]) == 64
@@ -67,9 +76,7 @@ async def test_cost_cap_refuses_the_job_before_training(
 async def test_costly_job_waits_for_approval(api: httpx.AsyncClient) -> None:
     created = await submit(
         api,
-        job_request(
-            name="costly", policy={"restrictions": {"approval_above_cost_usd": 0.0001}}
-        ),
+        job_request(name="costly", policy={"restrictions": {"approval_above_cost_usd": 0.0001}}),
     )
     waiting = await wait_for_job(
         api, created["id"], until={"evaluating"}, stage="awaiting_approval"
@@ -100,8 +107,11 @@ async def test_validate_endpoint_reports_without_a_job(
     before = (await emulator.get("/_emulator/state")).json()["files"]
     good = await api.post(
         "/trainer/datasets/validate",
-        json={"datasetUri": "tutor-k12-good.jsonl", "scope": "tenant_123",
-              "datasheet": {"source": "s", "license": "l", "redaction": "pii_removed"}},
+        json={
+            "datasetUri": "tutor-k12-good.jsonl",
+            "scope": "tenant_123",
+            "datasheet": {"source": "s", "license": "l", "redaction": "pii_removed"},
+        },
     )
     assert good.status_code == 200, good.text
     assert good.json()["ok"] is True
@@ -110,8 +120,11 @@ async def test_validate_endpoint_reports_without_a_job(
     (dataset_root / "broken.jsonl").write_text('{"messages": []}\nnot json\n')
     broken = await api.post(
         "/trainer/datasets/validate",
-        json={"datasetUri": "broken.jsonl", "scope": "tenant_123",
-              "baseModel": "gpt-3.5-turbo-0125"},
+        json={
+            "datasetUri": "broken.jsonl",
+            "scope": "tenant_123",
+            "baseModel": "gpt-3.5-turbo-0125",
+        },
     )
     assert broken.status_code == 200
     report = broken.json()["report"]
@@ -124,8 +137,11 @@ async def test_validate_endpoint_reports_without_a_job(
 
     retiring = await api.post(
         "/trainer/datasets/validate",
-        json={"datasetUri": "tutor-k12-good.jsonl", "scope": "tenant_123",
-              "baseModel": "legacy-ft-model"},
+        json={
+            "datasetUri": "tutor-k12-good.jsonl",
+            "scope": "tenant_123",
+            "baseModel": "legacy-ft-model",
+        },
     )
     assert retiring.json()["ok"] is False
     assert retiring.json()["report"]["base_model"]["code"] == "base_model_retiring"

@@ -37,8 +37,22 @@ SERIES = METRICS | {f"{h}_{suffix}" for h in HISTOGRAMS for suffix in ("bucket",
 SEVERITIES = {"info", "warning", "critical"}
 
 PROMQL_KEYWORDS = frozenset(
-    {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
-     "offset", "bool", "inf", "nan", "atan2"}
+    {
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "and",
+        "or",
+        "unless",
+        "offset",
+        "bool",
+        "inf",
+        "nan",
+        "atan2",
+    }
 )
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(
@@ -59,7 +73,7 @@ def metric_names(expr: str) -> set[str]:
     names = set()
     for match in re.finditer(r"(?<![\w.])[a-zA-Z_:][a-zA-Z0-9_:]*", text):
         word = match.group()
-        if text[match.end():].lstrip().startswith("(") or word.lower() in PROMQL_KEYWORDS:
+        if text[match.end() :].lstrip().startswith("(") or word.lower() in PROMQL_KEYWORDS:
             continue
         names.add(word)
     return names
@@ -132,7 +146,7 @@ def _firing(name: str, severity: str, **labels: str) -> dict[str, Any]:
 
 
 SCENARIOS: list[dict[str, Any]] = [
-    {   # t1 fails 2 of 3 jobs a minute, t2 never fails: overall 40% failed.
+    {  # t1 fails 2 of 3 jobs a minute, t2 never fails: overall 40% failed.
         "interval": "1m",
         "input_series": [
             {"series": 'trainer_jobs_total{status="completed",tenant="t1"}', "values": "0+1x180"},
@@ -148,91 +162,148 @@ SCENARIOS: list[dict[str, Any]] = [
             )
         ],
     },
-    {   # Healthy: nothing fails, nothing waits.
+    {  # Healthy: nothing fails, nothing waits.
         "interval": "1m",
         "input_series": [
             {"series": 'trainer_jobs_total{status="completed",tenant="t1"}', "values": "0+5x180"},
-            {"series": 'trainer_job_stage_age_seconds_max{stage="training"}',
-             "values": "3600+60x180"},
-            {"series": 'trainer_provider_requests_total{provider="openai",operation="create_job",'
-                       'code="200"}', "values": "0+10x180"},
-            {"series": 'trainer_evaluation_samples_total{suite="harmful_content",'
-                       'outcome="passed"}', "values": "0+20x180"},
+            {
+                "series": 'trainer_job_stage_age_seconds_max{stage="training"}',
+                "values": "3600+60x180",
+            },
+            {
+                "series": 'trainer_provider_requests_total{provider="openai",'
+                'operation="create_job",'
+                'code="200"}',
+                "values": "0+10x180",
+            },
+            {
+                "series": 'trainer_evaluation_samples_total{suite="harmful_content",'
+                'outcome="passed"}',
+                "values": "0+20x180",
+            },
         ],
         "alert_rule_test": [
             {"eval_time": "2h", "alertname": name, "exp_alerts": []}
             for name in (
-                "TrainerJobFailureRateHigh", "TrainerJobTrainingTooLong",
-                "TrainerProviderErrorBurst", "TrainerEvaluationErrorRateHigh",
+                "TrainerJobFailureRateHigh",
+                "TrainerJobTrainingTooLong",
+                "TrainerProviderErrorBurst",
+                "TrainerEvaluationErrorRateHigh",
             )
         ],
     },
-    {   # Stuck: a job waits in `accepted` and another in `validating`.
+    {  # Stuck: a job waits in `accepted` and another in `validating`.
         "interval": "1m",
         "input_series": [
             {"series": 'trainer_job_stage_age_seconds_max{stage="accepted"}', "values": "0+60x60"},
-            {"series": 'trainer_job_stage_age_seconds_max{stage="validating"}',
-             "values": "0+60x60"},
-            {"series": 'trainer_job_stage_age_seconds_max{stage="training"}',
-             "values": "3600+60x60"},
-            {"series": 'trainer_job_stage_age_seconds_max{stage="awaiting_approval"}',
-             "values": "259000+60x100"},
+            {
+                "series": 'trainer_job_stage_age_seconds_max{stage="validating"}',
+                "values": "0+60x60",
+            },
+            {
+                "series": 'trainer_job_stage_age_seconds_max{stage="training"}',
+                "values": "3600+60x60",
+            },
+            {
+                "series": 'trainer_job_stage_age_seconds_max{stage="awaiting_approval"}',
+                "values": "259000+60x100",
+            },
         ],
         "alert_rule_test": [
             {"eval_time": "12m", "alertname": "TrainerJobsNotPickedUp", "exp_alerts": []},
-            {"eval_time": "45m", **_firing("TrainerJobsNotPickedUp", "critical",
-                                           stage="accepted")},
-            {"eval_time": "45m", **_firing("TrainerJobStuckInValidation", "warning",
-                                           stage="validating")},
+            {"eval_time": "45m", **_firing("TrainerJobsNotPickedUp", "critical", stage="accepted")},
+            {
+                "eval_time": "45m",
+                **_firing("TrainerJobStuckInValidation", "warning", stage="validating"),
+            },
             {"eval_time": "45m", **_alert("TrainerJobTrainingTooLong")},
-            {"eval_time": "90m", **_firing("TrainerJobAwaitingApprovalTooLong", "info",
-                                           stage="awaiting_approval")},
+            {
+                "eval_time": "90m",
+                **_firing("TrainerJobAwaitingApprovalTooLong", "info", stage="awaiting_approval"),
+            },
         ],
     },
-    {   # A third of the provider's create_job calls answer 500; registry writes fail half.
+    {  # A third of the provider's create_job calls answer 500; registry writes fail half.
         "interval": "1m",
         "input_series": [
-            {"series": 'trainer_provider_requests_total{provider="openai",operation="create_job",'
-                       'code="200"}', "values": "0+10x40"},
-            {"series": 'trainer_provider_requests_total{provider="openai",operation="create_job",'
-                       'code="500"}', "values": "0+5x40"},
-            {"series": 'trainer_provider_requests_total{provider="openai",'
-                       'operation="retrieve_job",code="200"}', "values": "0+30x40"},
-            {"series": 'trainer_registry_requests_total{operation="create_version",code="201"}',
-             "values": "0+2x40"},
-            {"series": 'trainer_registry_requests_total{operation="create_version",code="503"}',
-             "values": "0+2x40"},
+            {
+                "series": 'trainer_provider_requests_total{provider="openai",'
+                'operation="create_job",'
+                'code="200"}',
+                "values": "0+10x40",
+            },
+            {
+                "series": 'trainer_provider_requests_total{provider="openai",'
+                'operation="create_job",'
+                'code="500"}',
+                "values": "0+5x40",
+            },
+            {
+                "series": 'trainer_provider_requests_total{provider="openai",'
+                'operation="retrieve_job",code="200"}',
+                "values": "0+30x40",
+            },
+            {
+                "series": 'trainer_registry_requests_total{operation="create_version",code="201"}',
+                "values": "0+2x40",
+            },
+            {
+                "series": 'trainer_registry_requests_total{operation="create_version",code="503"}',
+                "values": "0+2x40",
+            },
         ],
         "alert_rule_test": [
-            {"eval_time": "30m", **_firing("TrainerProviderErrorBurst", "warning",
-                                           provider="openai", operation="create_job")},
+            {
+                "eval_time": "30m",
+                **_firing(
+                    "TrainerProviderErrorBurst",
+                    "warning",
+                    provider="openai",
+                    operation="create_job",
+                ),
+            },
             {"eval_time": "30m", **_alert("TrainerProviderDown")},
             {"eval_time": "30m", **_alert("TrainerProviderRateLimited")},
-            {"eval_time": "30m", **_firing("TrainerRegistryErrors", "warning",
-                                           operation="create_version")},
+            {
+                "eval_time": "30m",
+                **_firing("TrainerRegistryErrors", "warning", operation="create_version"),
+            },
         ],
     },
-    {   # One suite errors on a fifth of its samples; across suites it stays under 20%.
+    {  # One suite errors on a fifth of its samples; across suites it stays under 20%.
         "interval": "1m",
         "input_series": [
-            {"series": 'trainer_evaluation_samples_total{suite="harmful_content",'
-                       'outcome="passed"}', "values": "0+20x60"},
-            {"series": 'trainer_evaluation_samples_total{suite="harmful_content",'
-                       'outcome="errored"}', "values": "0+5x60"},
-            {"series": 'trainer_evaluation_samples_total{suite="content_accuracy",'
-                       'outcome="passed"}', "values": "0+30x60"},
+            {
+                "series": 'trainer_evaluation_samples_total{suite="harmful_content",'
+                'outcome="passed"}',
+                "values": "0+20x60",
+            },
+            {
+                "series": 'trainer_evaluation_samples_total{suite="harmful_content",'
+                'outcome="errored"}',
+                "values": "0+5x60",
+            },
+            {
+                "series": 'trainer_evaluation_samples_total{suite="content_accuracy",'
+                'outcome="passed"}',
+                "values": "0+30x60",
+            },
         ],
         "alert_rule_test": [
-            {"eval_time": "45m", **_firing("TrainerEvaluationErrorRateHigh", "warning",
-                                           suite="harmful_content")},
+            {
+                "eval_time": "45m",
+                **_firing("TrainerEvaluationErrorRateHigh", "warning", suite="harmful_content"),
+            },
             {"eval_time": "45m", **_alert("TrainerEvaluationErrorRateCritical")},
         ],
     },
-    {   # A tenant spending a dollar a minute passes 500 USD a day after about 8.5 hours.
+    {  # A tenant spending a dollar a minute passes 500 USD a day after about 8.5 hours.
         "interval": "1m",
         "input_series": [
-            {"series": 'trainer_training_cost_usd_total{tenant="t1",base_model="gpt-4o-mini"}',
-             "values": "0+1x700"},
+            {
+                "series": 'trainer_training_cost_usd_total{tenant="t1",base_model="gpt-4o-mini"}',
+                "values": "0+1x700",
+            },
         ],
         "alert_rule_test": [
             {"eval_time": "6h", **_alert("TrainerTenantSpendHigh")},
@@ -249,8 +320,7 @@ def test_alerts_fire_in_promtool_scenarios(rule_file: dict[str, Any], tmp_path: 
     assert PROMTOOL is not None
     bare = {
         "groups": [
-            {**g, "rules": [{k: v for k, v in r.items() if k != "annotations"}
-                            for r in g["rules"]]}
+            {**g, "rules": [{k: v for k, v in r.items() if k != "annotations"} for r in g["rules"]]}
             for g in rule_file["groups"]
         ]
     }
@@ -259,7 +329,10 @@ def test_alerts_fire_in_promtool_scenarios(rule_file: dict[str, Any], tmp_path: 
     (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests), encoding="utf-8")
     result = subprocess.run(
         [PROMTOOL, "test", "rules", "tests.yml"],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -323,7 +396,7 @@ def test_dashboard_layout(dashboard: dict[str, Any]) -> None:
 
 def test_metric_name_extraction() -> None:
     expr = (
-        'histogram_quantile(0.95, sum by (step, le) (rate(trainer_step_duration_seconds_bucket'
+        "histogram_quantile(0.95, sum by (step, le) (rate(trainer_step_duration_seconds_bucket"
         '{tenant=~"$tenant"}[5m]))) / on(step) group_left() foo:bar offset 1h > bool 1e3'
     )
     assert metric_names(expr) == {"trainer_step_duration_seconds_bucket", "foo:bar"}

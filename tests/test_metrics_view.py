@@ -92,12 +92,18 @@ async def test_unknown_job_is_404(api: httpx.AsyncClient, suffix: str) -> None:
 
 def test_names_with_dollar_signs_draw_as_text() -> None:
     points = [
-        MetricPoint(step=s, train_loss=2.0 / s, valid_loss=2.2 / s, train_accuracy=0.5,
-                    valid_accuracy=0.45)
+        MetricPoint(
+            step=s, train_loss=2.0 / s, valid_loss=2.2 / s, train_accuracy=0.5, valid_accuracy=0.45
+        )
         for s in range(1, 41)
     ]
-    chart = Chart(title="budget $5 and $x^2$ run", subtitle="ft:model $_{1}$", points=points,
-                  total_steps=40, epochs=4)
+    chart = Chart(
+        title="budget $5 and $x^2$ run",
+        subtitle="ft:model $_{1}$",
+        points=points,
+        total_steps=40,
+        epochs=4,
+    )
     svg = draw(chart, ImageFormat.svg)
     assert ET.fromstring(svg).tag == SVG_ROOT
     assert draw(chart, ImageFormat.png).startswith(PNG_SIGNATURE)

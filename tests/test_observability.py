@@ -48,9 +48,7 @@ def samples(text: str) -> list[tuple[str, Labels, float]]:
 
 def value(text: str, name: str, **labels: str) -> float:
     """Sum of the samples named `name` whose labels include `labels` (0 when none)."""
-    return sum(
-        v for n, got, v in samples(text) if n == name and labels.items() <= got.items()
-    )
+    return sum(v for n, got, v in samples(text) if n == name and labels.items() <= got.items())
 
 
 def process_metrics() -> str:
@@ -77,13 +75,9 @@ async def run(api: httpx.AsyncClient) -> Run:
     created = [
         await submit(api, job_request(name="obs-mini", policy=policy)),
         await submit(api, job_request(name="obs-nano", policy=policy, baseModel=OTHER_BASE_MODEL)),
-        await submit(
-            api, job_request(name="obs-bad", policy=policy, datasheet={"license": "   "})
-        ),
+        await submit(api, job_request(name="obs-bad", policy=policy, datasheet={"license": "   "})),
     ]
-    done = await asyncio.gather(
-        *(wait_for_job(api, job["id"], timeout=120) for job in created)
-    )
+    done = await asyncio.gather(*(wait_for_job(api, job["id"], timeout=120) for job in created))
     assert [j["status"] for j in done] == ["completed", "completed", "failed"], [
         j.get("errorMessage") for j in done
     ]
@@ -133,10 +127,15 @@ async def test_metrics_count_what_the_jobs_did(run: Run, api_url: str) -> None:
     tenant = run.tenant
     assert value(text, "trainer_jobs_total", tenant=tenant, status="completed") == 2
     assert value(text, "trainer_jobs_total", tenant=tenant, status="failed") == 1
-    assert delta(
-        "trainer_provider_requests_total",
-        provider="openai", operation="fine_tuning.jobs.create", code="200",
-    ) >= 2
+    assert (
+        delta(
+            "trainer_provider_requests_total",
+            provider="openai",
+            operation="fine_tuning.jobs.create",
+            code="200",
+        )
+        >= 2
+    )
     assert delta("trainer_provider_requests_total", operation="files.create", code="200") >= 2
     assert delta("trainer_step_duration_seconds_count", step="validate_dataset") >= 3
     assert delta("trainer_step_duration_seconds_count", step="promote_model") >= 2
@@ -285,9 +284,13 @@ async def test_activity_lines_carry_workflow_step_and_job() -> None:
 
 def test_redaction_filter_masks_keys_tokens_and_emails() -> None:
     record = logging.LogRecord(
-        "t", logging.INFO, __file__, 1,
+        "t",
+        logging.INFO,
+        __file__,
+        1,
         "calling with %s for %s (Authorization: Bearer abc.def.ghi)",
-        ("sk-proj-AbC123xyz987", "jane.doe@school.example.org"), None,
+        ("sk-proj-AbC123xyz987", "jane.doe@school.example.org"),
+        None,
     )
     assert RedactingFilter().filter(record)
     message = record.getMessage()

@@ -28,9 +28,17 @@ from tests.support.servers import serve_app
 API_KEY = "sk-test-not-a-real-key"
 ENVELOPE = {"detail", "error_code", "timestamp"}
 CONTRACT_STATS = {
-    "total_jobs", "active_jobs", "completed_jobs", "failed_jobs", "total_evaluations",
-    "passed_evaluations", "failed_evaluations", "total_promotions", "successful_promotions",
-    "average_training_time", "total_training_cost",
+    "total_jobs",
+    "active_jobs",
+    "completed_jobs",
+    "failed_jobs",
+    "total_evaluations",
+    "passed_evaluations",
+    "failed_evaluations",
+    "total_promotions",
+    "successful_promotions",
+    "average_training_time",
+    "total_training_cost",
 }
 EVALUATION_BODY: dict[str, Any] = {
     "name": "rest-evaluation",
@@ -186,24 +194,34 @@ def _without_license() -> dict[str, Any]:
         ),
         pytest.param(
             job_request(config={"n_epochs": 3, "epochs_typo": 3}),
-            "config.epochs_typo", "not permitted", id="unknown-config-key",
+            "config.epochs_typo",
+            "not permitted",
+            id="unknown-config-key",
         ),
         pytest.param(
             job_request(policy={"thresholds": {"foo": 0.5}}),
-            "policy.thresholds", "foo", id="unknown-threshold",
+            "policy.thresholds",
+            "foo",
+            id="unknown-threshold",
         ),
         pytest.param(
             job_request(policy={"thresholds": {"safety_score": 1.5}}),
-            "policy.thresholds", "safety_score", id="threshold-out-of-range",
+            "policy.thresholds",
+            "safety_score",
+            id="threshold-out-of-range",
         ),
         pytest.param(job_request(provider="azure"), "provider", "openai", id="bad-provider-enum"),
         pytest.param(job_request(baseModel=""), "baseModel", "at least 1", id="empty-base-model"),
         pytest.param(
             {k: v for k, v in job_request().items() if k != "datasetUri"},
-            "datasetUri", "required", id="missing-dataset-uri",
+            "datasetUri",
+            "required",
+            id="missing-dataset-uri",
         ),
         pytest.param(
-            job_request(policy={"scope": "no spaces allowed"}), "policy.scope", "pattern",
+            job_request(policy={"scope": "no spaces allowed"}),
+            "policy.scope",
+            "pattern",
             id="bad-scope",
         ),
     ],
@@ -260,9 +278,7 @@ async def test_idempotency_key_returns_the_same_job_once(
         await conn.close()
     assert rows == 1
     workflow_id = first.json()["workflowId"]
-    runs = [
-        w async for w in temporal_client.list_workflows(f"WorkflowId = '{workflow_id}'")
-    ]
+    runs = [w async for w in temporal_client.list_workflows(f"WorkflowId = '{workflow_id}'")]
     described = await temporal_client.get_workflow_handle(workflow_id).describe()
     assert len(runs) <= 1 and all(r.run_id == described.run_id for r in runs)
 
@@ -337,9 +353,7 @@ async def test_blank_datasheet_license_fails_naming_license(
 async def test_dataset_outside_the_root_is_denied(
     api: httpx.AsyncClient, emulator: httpx.AsyncClient
 ) -> None:
-    job = await _submit_and_fail(
-        api, job_request(name="escape", datasetUri="../../etc/passwd")
-    )
+    job = await _submit_and_fail(api, job_request(name="escape", datasetUri="../../etc/passwd"))
     assert job["errorCode"] == "dataset_access_denied"
     assert "root:" not in job["errorMessage"]  # nothing of the file is echoed
     assert await provider_jobs_for(emulator, job["id"]) == []
@@ -455,7 +469,8 @@ async def test_update_name_and_description_persists(
     )
     assert response.status_code == 200, response.text
     assert (response.json()["name"], response.json()["description"]) == (
-        "renamed-job", "new words",
+        "renamed-job",
+        "new words",
     )
     stored = (await api.get(f"/trainer/jobs/{job_id}")).json()
     assert (stored["name"], stored["description"]) == ("renamed-job", "new words")
@@ -476,9 +491,7 @@ async def test_status_cannot_be_set_by_update(
     body = envelope(await api.put(f"/trainer/jobs/{job_id}", json={"status": "training"}), 400)
     assert body["error_code"] == "status_not_settable"
     assert (await api.get(f"/trainer/jobs/{job_id}")).json()["status"] == "completed"
-    finished = envelope(
-        await api.put(f"/trainer/jobs/{job_id}", json={"status": "cancelled"}), 409
-    )
+    finished = envelope(await api.put(f"/trainer/jobs/{job_id}", json={"status": "cancelled"}), 409)
     assert "completed" in finished["detail"]
 
 
@@ -580,10 +593,16 @@ async def test_evaluate_a_completed_job(
 @pytest.mark.parametrize(
     ("body", "status", "mentions"),
     [
-        ({**EVALUATION_BODY, "thresholds": {"pedagogy_score": 2}}, 422,
-         "thresholds.pedagogy_score"),
-        ({**EVALUATION_BODY, "harness_config": {"pedagogy_tests": ["no_such_suite"]}}, 422,
-         "harness_config.pedagogy_tests[0]"),
+        (
+            {**EVALUATION_BODY, "thresholds": {"pedagogy_score": 2}},
+            422,
+            "thresholds.pedagogy_score",
+        ),
+        (
+            {**EVALUATION_BODY, "harness_config": {"pedagogy_tests": ["no_such_suite"]}},
+            422,
+            "harness_config.pedagogy_tests[0]",
+        ),
         ({**EVALUATION_BODY, "harness_config": {"timeout": 1}}, 422, "harness_config.timeout"),
         ({k: v for k, v in EVALUATION_BODY.items() if k != "name"}, 422, "name"),
     ],

@@ -83,9 +83,10 @@ async def test_job_trains_on_an_s3_dataset_and_refuses_other_buckets(
         done = await wait_for_job(api, good["id"], timeout=120)
         refused = await wait_for_job(api, other["id"], timeout=60)
     assert done["status"] == "completed", done.get("errorMessage")
-    assert done["validation"]["file"]["bytes"] == (
-        EXAMPLE_DATASETS / "tutor-k12-good.jsonl"
-    ).stat().st_size
+    assert (
+        done["validation"]["file"]["bytes"]
+        == (EXAMPLE_DATASETS / "tutor-k12-good.jsonl").stat().st_size
+    )
     assert refused["status"] == "failed"
     assert refused["errorCode"] == "dataset_access_denied"
     assert await provider_jobs_for(emulator, refused["id"]) == []

@@ -101,8 +101,11 @@ async def test_another_tenants_job_is_404_everywhere(
         ("POST", f"/trainer/jobs/{job_id}/cancel", {"reason": "x"}),
         ("GET", f"/trainer/jobs/{job_id}/events", None),
         ("GET", f"/trainer/jobs/{job_id}/model-card", None),
-        ("POST", f"/trainer/jobs/{job_id}/evaluate",
-         {"name": "e", "harness_config": {}, "thresholds": {}}),
+        (
+            "POST",
+            f"/trainer/jobs/{job_id}/evaluate",
+            {"name": "e", "harness_config": {}, "thresholds": {}},
+        ),
         ("GET", f"/trainer/jobs/{job_id}/evaluation", None),
         ("POST", f"/trainer/jobs/{job_id}/promote", {"force": False}),
         ("POST", f"/trainer/jobs/{job_id}/approve", {"note": "x"}),
@@ -191,14 +194,17 @@ async def test_rs256_public_key_and_rotated_secret_file(
     )
     async with serve_app(create_app(hs_settings)) as url, httpx.AsyncClient(base_url=url) as http:
         first = token("tenant_rs", READER, secret="first-secret-0123456789abcdefghij")
-        assert (await http.get("/trainer/jobs", headers={"Authorization": f"Bearer {first}"})
-                ).status_code == 200
+        assert (
+            await http.get("/trainer/jobs", headers={"Authorization": f"Bearer {first}"})
+        ).status_code == 200
         secret_file.write_text("rotated-secret-0123456789abcdefghij")  # no restart
-        assert (await http.get("/trainer/jobs", headers={"Authorization": f"Bearer {first}"})
-                ).status_code == 401
+        assert (
+            await http.get("/trainer/jobs", headers={"Authorization": f"Bearer {first}"})
+        ).status_code == 401
         second = token("tenant_rs", READER, secret="rotated-secret-0123456789abcdefghij")
-        assert (await http.get("/trainer/jobs", headers={"Authorization": f"Bearer {second}"})
-                ).status_code == 200
+        assert (
+            await http.get("/trainer/jobs", headers={"Authorization": f"Bearer {second}"})
+        ).status_code == 200
 
 
 async def test_unknown_job_and_foreign_job_look_the_same(

@@ -67,9 +67,7 @@ async def test_small_evaluation_runs_in_one_activity(
 ) -> None:
     """Below `eval_fan_out_min_calls` the evaluation is graded inside its planning activity:
     five activities for the whole job, with the same scores and records."""
-    isolated = settings.model_copy(
-        update={"temporal_task_queue": f"inline-{uuid.uuid4().hex[:8]}"}
-    )
+    isolated = settings.model_copy(update={"temporal_task_queue": f"inline-{uuid.uuid4().hex[:8]}"})
     env_overrides = {"EVAL_FAN_OUT_MIN_CALLS": "100000"}
     await worker_processes.start(isolated, extra_env=env_overrides)
     async with (

@@ -186,8 +186,12 @@ class EvaluationActivities:
             roles.append(("baseline", plan.baseline_model))
         tasks = [
             SuiteTask(
-                evaluation_id=start.evaluation_id, suite=suite, model=model, role=role,
-                concurrency=plan.concurrency, timeout_seconds=plan.timeout_seconds,
+                evaluation_id=start.evaluation_id,
+                suite=suite,
+                model=model,
+                role=role,
+                concurrency=plan.concurrency,
+                timeout_seconds=plan.timeout_seconds,
             )
             for role, model in roles
             for suite in plan.suites
@@ -211,8 +215,11 @@ class EvaluationActivities:
             elif isinstance(outcome, BaseException):
                 raise outcome  # transient: retry the activity
         by_role = {
-            role: [s for t, s in zip(tasks, outcomes, strict=False)
-                   if t.role == role and isinstance(s, SuiteScore)]
+            role: [
+                s
+                for t, s in zip(tasks, outcomes, strict=False)
+                if t.role == role and isinstance(s, SuiteScore)
+            ]
             for role, _ in roles
         }
         return await self._summarise(

@@ -13,9 +13,7 @@ class SuiteSelectionError(ValueError):
         self.code = code
 
 
-def builtin_selection(
-    pedagogy: list[str], safety: list[str]
-) -> list[tuple[str, SuiteCategory]]:
+def builtin_selection(pedagogy: list[str], safety: list[str]) -> list[tuple[str, SuiteCategory]]:
     """The selected suites in order; an unknown or miscategorised name names its field."""
     known = set(list_builtin_suites())
     selected: list[tuple[str, SuiteCategory]] = []

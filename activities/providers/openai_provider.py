@@ -84,9 +84,7 @@ def _classify(err: openai.APIError) -> ProviderError:
             retryable = False
         return ProviderError(message, code=code, retryable=retryable, status=err.status_code)
     if isinstance(err, openai.APIConnectionError):  # includes timeouts
-        return ProviderError(
-            "provider unreachable", code="provider_unreachable", retryable=True
-        )
+        return ProviderError("provider unreachable", code="provider_unreachable", retryable=True)
     return ProviderError(str(err.message), code="provider_error", retryable=False)
 
 
@@ -159,7 +157,7 @@ class OpenAIProvider:
                 "files.create",
                 lambda: self._client.files.create(
                     file=(filename, handle, "application/jsonl"), purpose="fine-tune"
-                )
+                ),
             )
         return uploaded.id
 
@@ -168,7 +166,7 @@ class OpenAIProvider:
             "uploads.create",
             lambda: self._client.uploads.create(
                 bytes=size, filename=filename, mime_type="application/jsonl", purpose="fine-tune"
-            )
+            ),
         )
         checksum = hashlib.md5(usedforsecurity=False)
         part_ids: list[str] = []
@@ -179,14 +177,14 @@ class OpenAIProvider:
                     await anyio.to_thread.run_sync(checksum.update, data)
                     part = await _call(
                         "uploads.parts.create",
-                        lambda data=data: self._client.uploads.parts.create(upload.id, data=data)
+                        lambda data=data: self._client.uploads.parts.create(upload.id, data=data),
                     )
                     part_ids.append(part.id)
             completed = await _call(
                 "uploads.complete",
                 lambda: self._client.uploads.complete(
                     upload.id, part_ids=part_ids, md5=checksum.hexdigest()
-                )
+                ),
             )
         except BaseException:
             await self._abandon_upload(upload.id)
@@ -213,7 +211,7 @@ class OpenAIProvider:
             "fine_tuning.jobs.list",
             lambda: self._client.fine_tuning.jobs.list(
                 metadata={"trainer_job_id": trainer_job_id}, limit=10
-            )
+            ),
         )
         for job in page.data:
             if (job.metadata or {}).get("trainer_job_id") == trainer_job_id:
@@ -249,7 +247,7 @@ class OpenAIProvider:
                 suffix=config.suffix or None,
                 seed=config.seed,
                 metadata={"trainer_job_id": trainer_job_id, "tenant_id": tenant_id},
-            )
+            ),
         )
         return _to_provider_job(job)
 
@@ -274,7 +272,7 @@ class OpenAIProvider:
                 "fine_tuning.jobs.list_events",
                 lambda kwargs=kwargs: self._client.fine_tuning.jobs.list_events(
                     provider_job_id, **kwargs
-                )
+                ),
             )
             reached_known = False
             for event in page.data:

@@ -88,9 +88,7 @@ async def finish(
     return row is not None
 
 
-async def force_finish(
-    pool: asyncpg.Pool, job_id: str, status: JobStatus, error_code: str
-) -> bool:
+async def force_finish(pool: asyncpg.Pool, job_id: str, status: JobStatus, error_code: str) -> bool:
     """The fallback when `finish` is refused for good: status and code only, no text the
     database could refuse. True only for the write that ended the job."""
     assert status.is_terminal
@@ -170,9 +168,7 @@ async def record_progress(
     )
 
 
-async def record_events(
-    pool: asyncpg.Pool, job_id: str, events: list[ProviderEvent]
-) -> None:
+async def record_events(pool: asyncpg.Pool, job_id: str, events: list[ProviderEvent]) -> None:
     if not events:
         return
     async with pool.acquire() as conn, conn.transaction():
@@ -183,10 +179,7 @@ async def record_events(
             VALUES ($1, $2, $3, $4, $5, $6, $7)
             ON CONFLICT (job_id, provider_event_id) DO NOTHING
             """,
-            [
-                (job_id, e.id, e.created_at, e.level, e.type, e.message, e.data)
-                for e in events
-            ],
+            [(job_id, e.id, e.created_at, e.level, e.type, e.message, e.data) for e in events],
         )
         metrics = [e for e in events if e.type == "metrics" and e.data and "step" in e.data]
         await conn.executemany(

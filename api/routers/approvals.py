@@ -29,9 +29,7 @@ StateDep = Annotated[AppState, Depends(app_state)]
 
 
 class ApprovalRequest(BaseModel):
-    reviewer: ShortText | None = Field(
-        default=None, description="Defaults to the caller's subject"
-    )
+    reviewer: ShortText | None = Field(default=None, description="Defaults to the caller's subject")
     note: Note | None = None
 
 
@@ -52,16 +50,24 @@ async def _decide(
         raise ApiError(409, "not_awaiting_approval", "the job's workflow is not running") from None
 
 
-@router.post("/{job_id}/approve", response_model=JobState, responses=ERRORS,
-             summary="Approve promotion of a job awaiting approval")
+@router.post(
+    "/{job_id}/approve",
+    response_model=JobState,
+    responses=ERRORS,
+    summary="Approve promotion of a job awaiting approval",
+)
 async def approve(
     job_id: uuid.UUID, body: ApprovalRequest, caller: WriterDep, st: StateDep
 ) -> JobState:
     return await _decide("approve", job_id, body, caller, st)
 
 
-@router.post("/{job_id}/reject", response_model=JobState, responses=ERRORS,
-             summary="Reject promotion of a job awaiting approval")
+@router.post(
+    "/{job_id}/reject",
+    response_model=JobState,
+    responses=ERRORS,
+    summary="Reject promotion of a job awaiting approval",
+)
 async def reject(
     job_id: uuid.UUID, body: ApprovalRequest, caller: WriterDep, st: StateDep
 ) -> JobState:

@@ -185,7 +185,9 @@ async def evaluations(
         limit,
     )
     return EvaluationList(
-        evaluations=[evaluation_response(r) for r in rows], total=total, offset=offset,
+        evaluations=[evaluation_response(r) for r in rows],
+        total=total,
+        offset=offset,
         limit=limit,
     )
 
@@ -227,9 +229,17 @@ async def evaluation_samples(
     rows, total = await list_samples(st.pool, str(evaluation_id), role, offset, limit)
     samples = [
         EvaluationSampleResponse(
-            role=r["role"], suite=r["suite"], sample_id=r["sample_id"], model=r["model"],
-            input=r["input"], output=r["output"], verdicts=r["verdicts"], score=r["score"],
-            passed=r["passed"], errored=r["errored"], error=r["error"],
+            role=r["role"],
+            suite=r["suite"],
+            sample_id=r["sample_id"],
+            model=r["model"],
+            input=r["input"],
+            output=r["output"],
+            verdicts=r["verdicts"],
+            score=r["score"],
+            passed=r["passed"],
+            errored=r["errored"],
+            error=r["error"],
             contaminated=r["contaminated"],
         )
         for r in rows

@@ -90,9 +90,7 @@ def _usage(row: asyncpg.Record) -> dict[str, Any]:
 
 
 @router.get("/trainer/stats", response_model=ServiceStats, summary="Get service statistics")
-async def trainer_stats(
-    caller: CallerDep, st: StateDep, since: SinceQuery = None
-) -> ServiceStats:
+async def trainer_stats(caller: CallerDep, st: StateDep, since: SinceQuery = None) -> ServiceStats:
     return await _stats(st, caller, since)
 
 

@@ -164,14 +164,21 @@ def _plot_pair(ax: Axes, points: Sequence[MetricPoint], field: str, percent: boo
         if many:
             ax.plot(steps, values, color=TRAIN_COLOR, alpha=0.25, linewidth=1.0)
         ax.plot(
-            steps, smoothed(values) if many else values, color=TRAIN_COLOR, linewidth=2.2,
+            steps,
+            smoothed(values) if many else values,
+            color=TRAIN_COLOR,
+            linewidth=2.2,
             label=f"train  (last {last.format(values[-1])})",
         )
     steps, values = _series(points, f"valid_{field}")
     if values:
         ax.plot(
-            steps, values, color=VALID_COLOR, linewidth=2.0,
-            marker="o" if len(values) <= 60 else None, markersize=3.5,
+            steps,
+            values,
+            color=VALID_COLOR,
+            linewidth=2.0,
+            marker="o" if len(values) <= 60 else None,
+            markersize=3.5,
             label=f"validation  (last {last.format(values[-1])})",
         )
     ax.grid(True, color=GRID, linewidth=0.8)
@@ -191,8 +198,14 @@ def _mark_epochs(axes: Sequence[Axes], total_steps: int | None, epochs: int | No
         for ax in axes:
             ax.axvline(x, color="#9ca3af", linewidth=0.9, linestyle=(0, (4, 4)), zorder=1.5)
         axes[0].annotate(
-            f"epoch {epoch + 1}", xy=(x, 1.0), xycoords=("data", "axes fraction"),
-            xytext=(4, -4), textcoords="offset points", va="top", fontsize=9, color=MUTED,
+            f"epoch {epoch + 1}",
+            xy=(x, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(4, -4),
+            textcoords="offset points",
+            va="top",
+            fontsize=9,
+            color=MUTED,
         )
 
 
@@ -202,17 +215,26 @@ def draw(chart: Chart, image_format: ImageFormat) -> bytes:
         fig = Figure(figsize=(10, 6.4), dpi=150, layout="constrained", facecolor="white")
         FigureCanvasAgg(fig)
         fig.get_layout_engine().set(h_pad=0.12, hspace=0.06)  # type: ignore[union-attr]
-        loss_ax, acc_ax = fig.subplots(
-            2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]}
-        )
+        loss_ax, acc_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
         # Names are the user's text: `$` must not start matplotlib's math mode.
         loss_ax.set_title(
-            chart.title, loc="left", fontsize=17, fontweight="bold", color=INK, pad=30,
+            chart.title,
+            loc="left",
+            fontsize=17,
+            fontweight="bold",
+            color=INK,
+            pad=30,
             parse_math=False,
         )
         loss_ax.annotate(
-            chart.subtitle, xy=(0, 1), xycoords="axes fraction", xytext=(0, 10),
-            textcoords="offset points", fontsize=10.5, color=MUTED, va="bottom",
+            chart.subtitle,
+            xy=(0, 1),
+            xycoords="axes fraction",
+            xytext=(0, 10),
+            textcoords="offset points",
+            fontsize=10.5,
+            color=MUTED,
+            va="bottom",
             parse_math=False,
         )
         if chart.points:
@@ -223,8 +245,14 @@ def draw(chart: Chart, image_format: ImageFormat) -> bytes:
             acc_ax.set_xlim(0, max(chart.total_steps or 0, last_step) * 1.01 or 1)
         else:
             loss_ax.text(
-                0.5, 0.5, chart.empty_message, transform=loss_ax.transAxes,
-                ha="center", va="center", fontsize=13, color=MUTED,
+                0.5,
+                0.5,
+                chart.empty_message,
+                transform=loss_ax.transAxes,
+                ha="center",
+                va="center",
+                fontsize=13,
+                color=MUTED,
             )
             for ax in (loss_ax, acc_ax):
                 ax.set_yticks([])

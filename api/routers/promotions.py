@@ -61,8 +61,7 @@ async def promote(
         raise ApiError(
             400,
             "job_not_promotable",
-            f"job is {job['status']}; only a completed job with a fine-tuned model "
-            "can be promoted",
+            f"job is {job['status']}; only a completed job with a fine-tuned model can be promoted",
         )
     if body.force and not caller.is_admin:
         raise ApiError(403, "force_forbidden", "force promotion needs the trainer:admin role")
@@ -140,7 +139,8 @@ async def model_card(job_id: uuid.UUID, caller: CallerDep, st: StateDep) -> dict
         "dataset_stats": (validation.get("dataset") or {}).get("stats"),
         "evaluation": (
             evaluation_brief(evaluation).model_dump() | {"results": evaluation["results"]}
-            if evaluation else None
+            if evaluation
+            else None
         ),
         "promotion": promotion_response(promotion).model_dump(mode="json") if promotion else None,
     }

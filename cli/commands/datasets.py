@@ -16,15 +16,21 @@ from cli.session import open_session
 
 def validate(
     ctx: typer.Context,
-    uri: Annotated[str, typer.Argument(help="The dataset's URI (as in a job's datasetUri)",
-                                       show_default=False)],
+    uri: Annotated[
+        str, typer.Argument(help="The dataset's URI (as in a job's datasetUri)", show_default=False)
+    ],
     base_model: Annotated[
         str | None, typer.Option("--base-model", help="Also check token limits of this model")
     ] = None,
     datasheet: Annotated[
         Path | None,
-        typer.Option("--datasheet", exists=True, dir_okay=False, readable=True,
-                     help="The datasheet (JSON) to check along with the data"),
+        typer.Option(
+            "--datasheet",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="The datasheet (JSON) to check along with the data",
+        ),
     ] = None,
     json_output: JsonFlag = False,
 ) -> None:

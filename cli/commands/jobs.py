@@ -45,16 +45,22 @@ def submit(
     ctx: typer.Context,
     job_file: Annotated[
         Path,
-        typer.Argument(exists=True, dir_okay=False, readable=True, show_default=False,
-                       help="The job request (JSON, as for POST /trainer/jobs)"),
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            show_default=False,
+            help="The job request (JSON, as for POST /trainer/jobs)",
+        ),
     ],
     follow_job: Annotated[
         bool, typer.Option("--follow", "-f", help="Watch the job until it ends")
     ] = False,
     idempotency_key: Annotated[
         str | None,
-        typer.Option("--idempotency-key", help="Resubmitting with the same key returns the "
-                     "same job"),
+        typer.Option(
+            "--idempotency-key", help="Resubmitting with the same key returns the same job"
+        ),
     ] = None,
     interval: Interval = 2.0,
     json_output: JsonFlag = False,
@@ -124,8 +130,9 @@ def cancel(
     job_id: JobId,
     reason: Annotated[
         str | None,
-        typer.Option("--reason", help="Recorded with the job (sent as the workflow's cancel "
-                     "signal)"),
+        typer.Option(
+            "--reason", help="Recorded with the job (sent as the workflow's cancel signal)"
+        ),
     ] = None,
     json_output: JsonFlag = False,
 ) -> None:

@@ -19,9 +19,7 @@ JobId = Annotated[
     str,
     typer.Argument(help="The job's id", metavar="ID", show_default=False, callback=_job_id),
 ]
-JsonFlag = Annotated[
-    bool, typer.Option("--json", help="Print the API's JSON instead of tables")
-]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of tables")]
 Interval = Annotated[
     float,
     typer.Option("--interval", min=0.1, max=600.0, help="Seconds between polls of the API"),

@@ -25,8 +25,14 @@ Reviewer = Annotated[
 RUNNING = {"pending", "running"}
 
 
-def _decide(ctx: typer.Context, decision: str, job_id: str, note: str,
-            reviewer: str | None, json_output: bool) -> None:
+def _decide(
+    ctx: typer.Context,
+    decision: str,
+    job_id: str,
+    note: str,
+    reviewer: str | None,
+    json_output: bool,
+) -> None:
     with open_session(ctx, json_output) as session:
         raw = session.api.decide(job_id, decision, reviewer, note)
         if session.json:
@@ -37,13 +43,19 @@ def _decide(ctx: typer.Context, decision: str, job_id: str, note: str,
         stage = state.get("stage")
         session.show(
             f"{verb} job [bold]{job_id}[/]"
-            + (f"; it is now {escape(str(state.get('status')))} (stage {escape(stage)})"
-               if stage else "")
+            + (
+                f"; it is now {escape(str(state.get('status')))} (stage {escape(stage)})"
+                if stage
+                else ""
+            )
         )
 
 
 def approve(
-    ctx: typer.Context, job_id: JobId, note: Note, reviewer: Reviewer = None,
+    ctx: typer.Context,
+    job_id: JobId,
+    note: Note,
+    reviewer: Reviewer = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Approve promotion of a job awaiting approval."""
@@ -51,7 +63,10 @@ def approve(
 
 
 def reject(
-    ctx: typer.Context, job_id: JobId, note: Note, reviewer: Reviewer = None,
+    ctx: typer.Context,
+    job_id: JobId,
+    note: Note,
+    reviewer: Reviewer = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Reject promotion of a job awaiting approval."""
@@ -74,13 +89,17 @@ def evaluate(
     ),
     pedagogy_suites: Annotated[
         list[str] | None,
-        typer.Option("--pedagogy-suite", help="Pedagogy suite to run (repeatable; default: "
-                     "the service's pedagogy suites)"),
+        typer.Option(
+            "--pedagogy-suite",
+            help="Pedagogy suite to run (repeatable; default: the service's pedagogy suites)",
+        ),
     ] = None,
     safety_suites: Annotated[
         list[str] | None,
-        typer.Option("--safety-suite", help="Safety suite to run (repeatable; default: the "
-                     "service's safety suites)"),
+        typer.Option(
+            "--safety-suite",
+            help="Safety suite to run (repeatable; default: the service's safety suites)",
+        ),
     ] = None,
     min_pedagogy: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
     min_safety: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,

@@ -19,7 +19,10 @@ def token(
 ) -> str:
     now = int(time.time())
     claims: dict[str, object] = {
-        "sub": subject, "roles": roles, "iat": now, "exp": now + expires_in,
+        "sub": subject,
+        "roles": roles,
+        "iat": now,
+        "exp": now + expires_in,
     }
     if tenant is not None:
         claims["tenant"] = tenant
