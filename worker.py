@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import prometheus_client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -28,7 +30,7 @@ from workflows.training import TrainingJobWorkflow
 WORKFLOWS = [TrainingJobWorkflow, EvaluationWorkflow, PromotionWorkflow, DatasetCheckWorkflow]
 
 
-def activities_for(deps: ActivityDeps) -> list[object]:
+def activities_for(deps: ActivityDeps) -> list[Callable[..., Any]]:
     training = TrainingActivities(deps)
     evaluation = EvaluationActivities(deps)
     promotion = PromotionActivities(deps)

@@ -51,7 +51,7 @@ async def ensure_database(dsn: str) -> None:
 
 def _migration_files() -> list[tuple[str, str]]:
     folder = resources.files("core") / "migrations"
-    files = sorted(p for p in folder.iterdir() if p.name.endswith(".sql"))
+    files = sorted((p for p in folder.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
     return [(p.name, p.read_text(encoding="utf-8")) for p in files]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -36,7 +37,7 @@ async def _run_suites(
         for suite in plan.suites
     ]
 
-    def run(task: SuiteTask) -> asyncio.Future[SuiteScore]:
+    def run(task: SuiteTask) -> Awaitable[SuiteScore]:
         # harness_config.timeout bounds the whole evaluation, retries and queueing included:
         # a suite started late (parallel: false) gets only what is left.
         left = max(deadline - workflow.now(), timedelta(seconds=1))

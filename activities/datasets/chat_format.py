@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from activities.datasets.example_check import ExampleCheck
 from activities.datasets.masking import describe_unknown
@@ -352,7 +352,7 @@ def _check_function(fn: Any, path: str, out: ExampleCheck) -> None:
         out.warning("tool_arguments_not_json", args_path, "is not valid JSON")
 
 
-def _non_blank(value: Any) -> bool:
+def _non_blank(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and bool(value.strip())
 
 

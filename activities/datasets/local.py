@@ -90,7 +90,7 @@ async def open_local(uri: str, root: Path) -> AsyncIterator[RawSource]:
     except OSError as err:  # removed or made unreadable since it was resolved
         raise _os_refusal(err) from None
     async with handle:
-        size = (await anyio.to_thread.run_sync(os.fstat, handle.fileno())).st_size
+        size = (await anyio.to_thread.run_sync(os.fstat, handle.wrapped.fileno())).st_size
         yield RawSource(name=path.name, size=size, stream=_read(handle))
 
 

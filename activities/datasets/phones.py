@@ -98,7 +98,12 @@ def short_numbers(region: str) -> ShortNumbers | None:
     metadata = PhoneMetadata.metadata_for_region(region)
     if metadata is None or metadata.national_prefix_transform_rule:
         return None
-    codes = COUNTRY_CODE_TO_REGION_CODE.get(metadata.country_code, (region,))
+    country_code = metadata.country_code
+    codes = (
+        COUNTRY_CODE_TO_REGION_CODE.get(country_code, (region,))
+        if country_code is not None
+        else (region,)
+    )
     patterns: dict[int, list[re.Pattern[str]]] = {}
     for md in map(PhoneMetadata.metadata_for_region, codes):
         for name in _TYPES:

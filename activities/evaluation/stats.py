@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from core.evaluation import PairedDelta
 
@@ -16,6 +17,9 @@ _T95 = (
     2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
 )  # fmt: skip
 _Z95 = 1.96
+
+# Sample ids: whatever hashable key both mappings share.
+_Key = TypeVar("_Key", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,8 @@ def estimate(values: Sequence[float]) -> Estimate:
 
 
 def paired_delta(
-    candidate: Mapping[Hashable, float | None],
-    baseline: Mapping[Hashable, float | None],
+    candidate: Mapping[_Key, float | None],
+    baseline: Mapping[_Key, float | None],
     *,
     suite: str = "",
 ) -> PairedDelta:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, date, datetime
@@ -177,7 +178,7 @@ class OpenAIProvider:
                     await anyio.to_thread.run_sync(checksum.update, data)
                     part = await _call(
                         "uploads.parts.create",
-                        lambda data=data: self._client.uploads.parts.create(upload.id, data=data),
+                        functools.partial(self._client.uploads.parts.create, upload.id, data=data),
                     )
                     part_ids.append(part.id)
             completed = await _call(
@@ -270,8 +271,8 @@ class OpenAIProvider:
                 kwargs["after"] = after
             page = await _call(
                 "fine_tuning.jobs.list_events",
-                lambda kwargs=kwargs: self._client.fine_tuning.jobs.list_events(
-                    provider_job_id, **kwargs
+                functools.partial(
+                    self._client.fine_tuning.jobs.list_events, provider_job_id, **kwargs
                 ),
             )
             reached_known = False

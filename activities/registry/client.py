@@ -19,6 +19,7 @@ picked here.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -464,7 +465,8 @@ class RegistryClient:
             try:
                 return await self._once_visible(
                     model_ref,
-                    lambda number=number: self.create_version(
+                    functools.partial(
+                        self.create_version,
                         model_id,
                         digest,
                         number,
@@ -480,9 +482,9 @@ class RegistryClient:
                 # concurrent promoter took this number (pick one above it).
                 logger.info("registry version %s of model %s already exists", number, model_id)
                 taken = number
-        existing = await self.find_version_by_hash(model_id, digest)
-        if existing is not None:
-            return existing
+        found = await self.find_version_by_hash(model_id, digest)
+        if found is not None:
+            return found
         raise RegistryVersionConflict(
             400,
             f"could not allocate a version number for model {model_id} after "

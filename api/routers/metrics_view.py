@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import matplotlib
@@ -18,7 +18,9 @@ from fastapi import APIRouter, Response
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.ticker import MaxNLocator, PercentFormatter
+from matplotlib.typing import RcKeyType
 from pydantic import BaseModel, Field
 
 from api.auth import Caller
@@ -104,7 +106,7 @@ VALID_COLOR = "#ea580c"
 INK = "#1f2937"
 MUTED = "#6b7280"
 GRID = "#e5e7eb"
-STYLE: dict[str, Any] = {
+STYLE: dict[RcKeyType, Any] = {
     "font.size": 11,
     "axes.edgecolor": "#9ca3af",
     "axes.labelcolor": INK,
@@ -214,7 +216,9 @@ def draw(chart: Chart, image_format: ImageFormat) -> bytes:
         # The Agg canvas, attached explicitly: no pyplot, no global backend switch.
         fig = Figure(figsize=(10, 6.4), dpi=150, layout="constrained", facecolor="white")
         FigureCanvasAgg(fig)
-        fig.get_layout_engine().set(h_pad=0.12, hspace=0.06)  # type: ignore[union-attr]
+        # layout="constrained" above: the engine is a ConstrainedLayoutEngine.
+        engine = cast(ConstrainedLayoutEngine, fig.get_layout_engine())
+        engine.set(h_pad=0.12, hspace=0.06)
         loss_ax, acc_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
         # Names are the user's text: `$` must not start matplotlib's math mode.
         loss_ax.set_title(
