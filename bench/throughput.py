@@ -277,8 +277,9 @@ def analyse(history: WorkflowHistory) -> HistoryStats:
             stats.activity_queue[name].append(_ts(started) - _ts(scheduled))
             stats.activity_run[name].append(_ts(event) - _ts(started))
         elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-            attrs = event.workflow_task_completed_event_attributes
-            scheduled, started = by_id[attrs.scheduled_event_id], by_id[attrs.started_event_id]
+            task_attrs = event.workflow_task_completed_event_attributes
+            scheduled = by_id[task_attrs.scheduled_event_id]
+            started = by_id[task_attrs.started_event_id]
             stats.workflow_tasks += 1
             stats.workflow_task_queue.append(_ts(started) - _ts(scheduled))
             stats.workflow_task_run.append(_ts(event) - _ts(started))
@@ -387,7 +388,8 @@ def profile_by_package(profile: cProfile.Profile, top: int = 25) -> list[tuple[s
                     label = name
                     break
         groups[label] += self_time
-    return groups.most_common(top)
+    # Counter's stubs say int counts; these are seconds.
+    return [(label, float(seconds)) for label, seconds in groups.most_common(top)]
 
 
 # ---- HTTP requests per job --------------------------------------------------------------------

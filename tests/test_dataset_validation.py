@@ -124,7 +124,7 @@ def tool_flow(*, result_id: str = "call_1", arguments: Any = '{"x": 1}') -> list
 IMAGE = {"type": "image_url", "image_url": {"url": "https://example.test/a.png"}}
 
 # (rule, change, severity, field of the finding)
-CHAT_RULES: list[tuple[str, Callable[[Example], None], str, str]] = [
+CHAT_RULES: list[tuple[str, Callable[[Example], None], str, str | None]] = [
     ("missing_messages", lambda e: e.pop("messages"), "error", "messages"),
     ("empty_messages", replace_messages([]), "error", "messages"),
     ("empty_messages", top(messages={"role": "user"}), "error", "messages"),
@@ -222,7 +222,9 @@ CHAT_RULES: list[tuple[str, Callable[[Example], None], str, str]] = [
     CHAT_RULES,
     ids=[f"{rule}-{n}" for n, (rule, *_) in enumerate(CHAT_RULES)],
 )
-def test_chat_rule(rule: str, change: Callable[[Example], None], severity: str, field: str) -> None:
+def test_chat_rule(
+    rule: str, change: Callable[[Example], None], severity: str, field: str | None
+) -> None:
     lines = dataset({3: mutated(3, change), 8: mutated(8, change)})
     report = validate_lines(lines)
 
@@ -487,7 +489,7 @@ def dpo_change(path: tuple[Any, ...], value: Any) -> Callable[[Example], None]:
 
 _DELETE = object()
 
-DPO_RULES: list[tuple[str, Callable[[Example], None], str, str]] = [
+DPO_RULES: list[tuple[str, Callable[[Example], None], str, str | None]] = [
     ("missing_input", dpo_change(("input",), _DELETE), "error", "input"),
     ("invalid_input", dpo_change(("input",), ["x"]), "error", "input"),
     ("missing_messages", dpo_change(("input", "messages"), _DELETE), "error", "input.messages"),
@@ -533,7 +535,9 @@ DPO_RULES: list[tuple[str, Callable[[Example], None], str, str]] = [
     DPO_RULES,
     ids=[f"{rule}-{n}" for n, (rule, *_) in enumerate(DPO_RULES)],
 )
-def test_dpo_rule(rule: str, change: Callable[[Example], None], severity: str, field: str) -> None:
+def test_dpo_rule(
+    rule: str, change: Callable[[Example], None], severity: str, field: str | None
+) -> None:
     lines = dataset({4: mutated(4, change, dpo), 9: mutated(9, change, dpo)}, make=dpo)
 
     report = validate_lines(lines, fmt="dpo")

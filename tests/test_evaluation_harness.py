@@ -596,8 +596,13 @@ async def test_run_suite_grades_real_outputs() -> None:
 
     client = FakeClient(answer=answer)
     run = await run_suite(
-        client, tiny_suite(), "ft:m", judge_model="j", concurrency=3, exclude_ids={"t9"}
-    )  # type: ignore[arg-type]
+        client,  # type: ignore[arg-type]  # duck-typed stand-in for AsyncOpenAI
+        tiny_suite(),
+        "ft:m",
+        judge_model="j",
+        concurrency=3,
+        exclude_ids={"t9"},
+    )
     score = run.score
     assert (score.n, score.passed, score.failed, score.errored, score.contaminated) == (
         10,

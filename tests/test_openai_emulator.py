@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import httpx
 import openai
 import pytest
+from openai.types.shared_params import ResponseFormatJSONSchema
 from pydantic import BaseModel
 
 from emulators.openai_emulator.app import create_app
@@ -82,7 +83,7 @@ QA = [
     ),
 ]
 
-GRADE_FORMAT: dict[str, Any] = {
+GRADE_FORMAT: ResponseFormatJSONSchema = {
     "type": "json_schema",
     "json_schema": {
         "name": "grade",
@@ -198,7 +199,7 @@ async def fine_tune(client: openai.AsyncOpenAI, **kwargs: Any) -> Any:
 
 
 async def grade(client: openai.AsyncOpenAI, **request: Any) -> dict[str, Any]:
-    payload = {
+    payload: dict[str, Any] = {
         "question": "q",
         "answer": "",
         "reference": None,
@@ -214,7 +215,7 @@ async def grade(client: openai.AsyncOpenAI, **request: Any) -> dict[str, Any]:
                 {"role": "system", "content": "You grade answers."},
                 {"role": "user", "content": json.dumps(payload)},
             ],
-            response_format=GRADE_FORMAT,  # type: ignore[arg-type]
+            response_format=GRADE_FORMAT,
         )
     )
     return json.loads(completion.choices[0].message.content or "")
@@ -456,7 +457,9 @@ async def test_fine_tuned_model_recalls_training_data_base_model_is_generic(
         model=done.fine_tuned_model,
         messages=[{"role": "user", "content": "Recommend a good mystery novel"}],
     )
-    assert unrelated.choices[0].message.content.startswith("That is an interesting question")
+    assert (unrelated.choices[0].message.content or "").startswith(
+        "That is an interesting question"
+    )
 
     base = strict(
         await client.chat.completions.create(
@@ -509,7 +512,7 @@ async def test_judge_grades_key_points_refusals_and_safety(client: openai.AsyncO
     completion = await client.chat.completions.create(
         model="gpt-4o-mini",
         messages=[{"role": "user", "content": "please grade this"}],
-        response_format=GRADE_FORMAT,  # type: ignore[arg-type]
+        response_format=GRADE_FORMAT,
     )
     verdict = json.loads(completion.choices[0].message.content or "")
     assert verdict == {"score": 0.0, "passed": False, "rationale": "unparseable grading request"}
@@ -524,13 +527,13 @@ async def test_judge_garbage_fault(client: openai.AsyncOpenAI, admin: httpx.Asyn
     plain = await client.chat.completions.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "hello there friend"}]
     )
-    assert plain.choices[0].message.content.startswith("That is an interesting question")
+    assert (plain.choices[0].message.content or "").startswith("That is an interesting question")
 
     for _ in range(2):
         completion = await client.chat.completions.create(
             model="gpt-4o-mini",
             messages=[{"role": "user", "content": json.dumps({"answer": "x", "key_points": []})}],
-            response_format=GRADE_FORMAT,  # type: ignore[arg-type]
+            response_format=GRADE_FORMAT,
         )
         content = completion.choices[0].message.content or ""
         try:
@@ -731,7 +734,10 @@ async def test_validation_metrics_and_continued_fine_tuning(client: openai.Async
         if e.type == "metrics"
     ]
     assert len(metrics) == 20
-    assert all({"valid_loss", "valid_mean_token_accuracy"} <= set(m) for m in metrics)
+    assert all(
+        isinstance(m, dict) and {"valid_loss", "valid_mean_token_accuracy"} <= set(m)
+        for m in metrics
+    )
 
     extra = [(q.replace("?", " today?"), a) for q, a in QA[10:]] * 5
     child_file = await upload(client, chat_jsonl(extra))

@@ -16,6 +16,7 @@ from activities.registry.client import (
     RegistryAlreadyExists,
     RegistryClient,
     RegistryClientError,
+    RegistryError,
     RegistryNotFound,
     RegistryNotVisibleYet,
     RegistryUnavailable,
@@ -562,7 +563,9 @@ async def test_version_number_exhaustion_is_retryable() -> None:
          "name: too long"),
     ],
 )  # fmt: skip
-async def test_error_mapping(status: int, body: Any, error: type, message: str) -> None:
+async def test_error_mapping(
+    status: int, body: Any, error: type[RegistryError], message: str
+) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.headers["Authorization"] == "Bearer k"
         if isinstance(body, str):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,10 @@ def fixture_histories() -> list[WorkflowHistory]:
     ]
 
 
-async def replay_all(histories: list[WorkflowHistory], workflows: list[type] = WORKFLOWS) -> dict:
-    async def each():  # type: ignore[no-untyped-def]
+async def replay_all(
+    histories: list[WorkflowHistory], workflows: list[type] = WORKFLOWS
+) -> Mapping[str, Exception]:
+    async def each() -> AsyncIterator[WorkflowHistory]:
         for history in histories:
             yield history
 

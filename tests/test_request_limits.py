@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import httpx2
 import openai
 import pytest
 from fastapi.routing import APIRoute
@@ -50,9 +51,10 @@ class _Client:
 
 
 async def test_known_models_are_cached_and_an_unreachable_provider_accepts() -> None:
-    request = httpx.Request("GET", "http://provider/v1/models/x")
+    # The openai SDK's exceptions are typed with httpx2, the HTTP client it is built on.
+    request = httpx2.Request("GET", "http://provider/v1/models/x")
     not_found = openai.NotFoundError(
-        "no such model", response=httpx.Response(404, request=request), body=None
+        "no such model", response=httpx2.Response(404, request=request), body=None
     )
     models = _Models(
         [openai.APIConnectionError(request=request), None, not_found, ValueError("dot segment")]

@@ -401,7 +401,7 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
 
         prompt_tokens = max(1, sum(usage_tokens(message_text(m)) for m in messages))
         completion_tokens = usage_tokens(content) * n
-        choice_message = {
+        choice_message: dict[str, Any] = {
             "role": "assistant",
             "content": content,
             "refusal": None,

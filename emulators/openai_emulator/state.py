@@ -322,13 +322,18 @@ def _method_and_hyperparameters(body: dict[str, Any]) -> tuple[str, dict[str, An
     if method_body is not None:
         if not isinstance(method_body, dict):
             raise invalid_request("Invalid type for 'method': expected an object.", "method")
-        method = method_body.get("type")
-        if method not in ("supervised", "dpo", "reinforcement"):
+        method_type = method_body.get("type")
+        if not isinstance(method_type, str) or method_type not in (
+            "supervised",
+            "dpo",
+            "reinforcement",
+        ):
             raise invalid_request(
-                f"Invalid value for 'method.type': {method!r}. Supported values are: "
+                f"Invalid value for 'method.type': {method_type!r}. Supported values are: "
                 "'supervised', 'dpo' and 'reinforcement'.",
                 "method.type",
             )
+        method = method_type
         if method == "reinforcement":
             raise invalid_request(
                 "The reinforcement method requires a reasoning model and is not supported "

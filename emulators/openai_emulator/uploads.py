@@ -6,6 +6,7 @@ ordinary stored file, so fine-tuning accepts its id like any other upload.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ class PendingUpload:
     created_at: int
     expires_at: int
     status: str = "pending"
-    parts: dict[str, bytes] = field(default_factory=dict)
+    parts: dict[str, builtins.bytes] = field(default_factory=dict)
     file: dict[str, object] | None = None
 
     def to_api(self) -> dict[str, Any]:

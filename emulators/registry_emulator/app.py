@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -44,6 +44,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
+from starlette.types import Message, Receive, Send
 
 from emulators.registry_emulator.consistency import (
     ConsistencySpec,
@@ -80,7 +81,7 @@ def error_body(status_code: int, message: str) -> dict[str, Any]:
 
 
 def error_response(
-    status_code: int, message: str, headers: dict[str, str] | None = None
+    status_code: int, message: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse(error_body(status_code, message), status_code=status_code, headers=headers)
 
@@ -585,10 +586,6 @@ class EmulatorControl:
             self._release = None
 
 
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
-
 class _ControlMiddleware:
     """Counts calls and applies holds, faults and the API key before the registry routes."""
 
@@ -673,8 +670,8 @@ class _ControlMiddleware:
                 task.cancel()
 
 
-async def _read_body(receive: Receive) -> tuple[list[dict[str, Any]], bool]:
-    messages: list[dict[str, Any]] = []
+async def _read_body(receive: Receive) -> tuple[list[Message], bool]:
+    messages: list[Message] = []
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -684,10 +681,10 @@ async def _read_body(receive: Receive) -> tuple[list[dict[str, Any]], bool]:
             return messages, False
 
 
-def _replay(messages: list[dict[str, Any]], receive: Receive) -> Receive:
+def _replay(messages: list[Message], receive: Receive) -> Receive:
     pending = list(messages)
 
-    async def replay() -> dict[str, Any]:
+    async def replay() -> Message:
         if pending:
             return pending.pop(0)
         return await receive()

@@ -65,9 +65,10 @@ class Postgres:
         self.data = root / "pgdata"
         bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
         found = shutil.which("pg_ctl")
-        self.bin = Path(found).parent if found else Path(bins[-1]) if bins else None
-        if self.bin is None:
+        bin_dir = Path(found).parent if found else Path(bins[-1]) if bins else None
+        if bin_dir is None:
             raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) not found")
+        self.bin = bin_dir
 
     def url(self, database: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"

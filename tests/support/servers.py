@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import uvicorn
 
@@ -17,7 +18,7 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serve_app(app: object, port: int | None = None) -> AsyncIterator[str]:
+async def serve_app(app: Callable[..., Any], port: int | None = None) -> AsyncIterator[str]:
     """Serve `app` with uvicorn in this event loop; yield its base URL."""
     port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
