@@ -16,7 +16,7 @@ help:
 	@echo "make demo     start the whole stack, run examples/job.json end to end, stop (exit 0 = promoted)"
 	@echo "make dev      start the whole stack and keep it running until Ctrl-C"
 	@echo "make test     run the test suite (real Temporal dev server and PostgreSQL)"
-	@echo "make lint     ruff check . and ruff format --check ."
+	@echo "make lint     ruff check ., ruff format --check . and mypy ."
 	@echo "make openapi  regenerate docs/api/rest/model-trainer.yaml"
 	@echo "make bench    run the throughput benchmark"
 	@echo "make venv     create .venv and install the project with its dev extras"
@@ -50,6 +50,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
 
 openapi: $(STAMP)
 	$(BIN)/python -m api.openapi_export
