@@ -59,5 +59,5 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.throughput
 
 clean:
-	rm -rf .run build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf .run build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
