@@ -9,16 +9,13 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.datasets.analysis import DatasetAnalysis
 from activities.datasets.step import fetch_and_analyse
 from activities.deps import ActivityDeps, UnsupportedProvider
 from activities.evaluation.contamination import TrainingFingerprints
@@ -29,7 +26,6 @@ from activities.store.fingerprints import save_fingerprints
 from core.metrics import record_training, timed_step
 from core.models import JobStage, JobStatus, TrainingConfig, TrainingMethod, TrainingProgress
 from core.pricing import training_cost_usd
-from core.settings import Settings
 from core.steps import (
     CancelProviderResult,
     DatasetInspection,
@@ -73,34 +69,6 @@ class TrainingActivities:
         except UnsupportedProvider as err:
             raise non_retryable("provider_unsupported", str(err)) from None
 
-    async def _fetch_and_analyse(
-        self,
-        path: Path,
-        *,
-        uri: str,
-        tenant_id: str,
-        fmt: str,
-        base_model: str,
-        datasheet: dict[str, Any] | None,
-        restrictions: dict[str, Any],
-        n_epochs: int | None,
-        settings: Settings,
-        also: Callable[[dict[str, Any]], None] | None = None,
-    ) -> tuple[DatasetAnalysis, dict[str, Any]]:
-        """Stream the dataset to `path`, then analyse it in one pass (see datasets.step)."""
-        return await fetch_and_analyse(
-            path,
-            uri=uri,
-            tenant_id=tenant_id,
-            fmt=fmt,
-            base_model=base_model,
-            datasheet=datasheet,
-            restrictions=restrictions,
-            n_epochs=n_epochs,
-            settings=settings,
-            also=also,
-        )
-
     @activity.defn(name="validate_dataset")
     @timed_step
     @heartbeating
@@ -120,7 +88,7 @@ class TrainingActivities:
         with tempfile.TemporaryDirectory(prefix="trainer-dataset-") as spool:
             path = Path(spool) / "dataset.jsonl"
             prompts = TrainingFingerprints()
-            analysis, report = await self._fetch_and_analyse(
+            analysis, report = await fetch_and_analyse(
                 path,
                 uri=job["dataset_uri"],
                 tenant_id=job["tenant_id"],
@@ -179,7 +147,7 @@ class TrainingActivities:
                 raise
         fmt = "dpo" if req.method == TrainingMethod.dpo.value else "chat"
         with tempfile.TemporaryDirectory(prefix="trainer-check-") as spool:
-            analysis, report = await self._fetch_and_analyse(
+            analysis, report = await fetch_and_analyse(
                 Path(spool) / "dataset.jsonl",
                 uri=req.dataset_uri,
                 tenant_id=req.tenant_id,
