@@ -9,10 +9,10 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.deps import ActivityDeps
-from activities.store import evaluations, jobs
 from core.metrics import timed_step
 from core.steps import ForceFinishInput, RecordFailureInput
 from core.text_sanitize import minimal_text, safe_code
+from store import evaluations, jobs
 
 FAILURE_MESSAGE_MAX_CHARS = 500
 

@@ -21,10 +21,10 @@ from activities.promotion_gate import GateDecision, compare, decide, gate_policy
 from activities.registry.client import Binding, Model, Version
 from activities.registry.errors import RegistryClientError, RegistryUnavailable
 from activities.registry.model_lock import registry_model_lock
-from activities.store import evaluations, jobs, promotions
 from core.metrics import timed_step
 from core.models import JobStage, JobStatus
 from core.steps import PromoteInput, PromotionOutcome
+from store import evaluations, jobs, promotions
 
 # Our provider names -> the registry's binding provider enum.
 REGISTRY_PROVIDER = {

@@ -21,8 +21,6 @@ from activities.deps import ActivityDeps, UnsupportedProvider
 from activities.evaluation.contamination import TrainingFingerprints
 from activities.heartbeat import heartbeating
 from activities.providers.base import FineTuningProvider, ProviderError, ProviderJob
-from activities.store import jobs
-from activities.store.fingerprints import save_fingerprints
 from core.metrics import record_training, timed_step
 from core.models import JobStage, JobStatus, TrainingConfig, TrainingMethod, TrainingProgress
 from core.pricing import training_cost_usd
@@ -44,6 +42,8 @@ from core.text_sanitize import (
     safe_code,
     safe_optional_text,
 )
+from store import jobs
+from store.fingerprints import save_fingerprints
 
 _QUEUED_STATUSES = {"validating_files", "queued"}
 

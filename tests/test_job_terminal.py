@@ -17,6 +17,7 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.common import RawValue
+from temporalio.service import RPCError
 
 from core.models import JobState
 from core.settings import Settings
@@ -278,7 +279,18 @@ async def test_cancelled_promotion_workflow_closes_its_row(
             )
 
         promotion_id = await wait_for(in_progress)
-        await temporal_client.get_workflow_handle(f"promotion-{promotion_id}").cancel()
+        handle = temporal_client.get_workflow_handle(f"promotion-{promotion_id}")
+
+        # The row is written before the workflow starts, so wait until Temporal knows it.
+        async def workflow_started() -> bool:
+            try:
+                await handle.describe()
+            except RPCError:
+                return False
+            return True
+
+        await wait_for(workflow_started)
+        await handle.cancel()
         assert (await promoting).status_code == 502
         row = await conn.fetchrow("SELECT * FROM promotions WHERE id = $1", promotion_id)
     finally:

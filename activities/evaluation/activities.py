@@ -27,8 +27,6 @@ from activities.evaluation.stats import paired_delta
 from activities.evaluation.suite_fetch import fetch_uri_suite
 from activities.evaluation.suites import Suite, list_builtin_suites, load_builtin_suite
 from activities.heartbeat import heartbeating
-from activities.store import custom_suites, evaluations, fingerprints, jobs, promotions
-from activities.store.completion_cache import PgCompletionCache
 from core.evaluation import EvaluationSummary, SuiteScore
 from core.metrics import record_evaluation, record_samples, timed_step
 from core.models import JobStage, JobStatus
@@ -39,6 +37,8 @@ from core.steps import (
     SuiteRef,
     SuiteTask,
 )
+from store import custom_suites, evaluations, fingerprints, jobs, promotions
+from store.completion_cache import PgCompletionCache
 
 
 def _invalid(message: str) -> ApplicationError:

@@ -17,15 +17,6 @@ from api.auth import READ, WRITE, Caller, require
 from api.errors import ApiError, conflict, not_found
 from api.json_body import StrictJSONRoute
 from api.mapping import evaluation_response
-from api.repository import (
-    close_evaluation,
-    get_evaluation,
-    in_flight_evaluation,
-    insert_evaluation,
-    latest_evaluation,
-    list_evaluations,
-    list_samples,
-)
 from api.routers.jobs import ERRORS, require_job
 from api.schemas import (
     EvaluationCreate,
@@ -39,6 +30,15 @@ from api.state import AppState, app_state
 from core.bounds import MAX_LIST_OFFSET
 from core.models import EvaluationStatus, JobStatus
 from core.steps import StartEvaluationInput
+from store.repository import (
+    close_evaluation,
+    get_evaluation,
+    in_flight_evaluation,
+    insert_evaluation,
+    latest_evaluation,
+    list_evaluations,
+    list_samples,
+)
 from workflows.evaluation import EvaluationWorkflow
 
 router = APIRouter(tags=["Evaluation"], route_class=StrictJSONRoute)

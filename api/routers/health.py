@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse
 
 from api.auth import READ, Caller, require
 from api.json_body import StrictJSONRoute
-from api.repository import service_stats, usage_breakdown
 from api.schemas import (
     BaseModelUsage,
     HealthChecks,
@@ -23,6 +22,7 @@ from api.schemas import (
 from api.state import AppState, app_state
 from core.bounds import UtcConvertibleDatetime
 from core.json_types import DateTimeText
+from store.repository import service_stats, usage_breakdown
 
 router = APIRouter(tags=["Health"], route_class=StrictJSONRoute)
 

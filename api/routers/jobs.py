@@ -18,15 +18,6 @@ from api.errors import ApiError, conflict, not_found
 from api.json_body import StrictJSONRoute
 from api.mapping import event_response, job_response, temporal_run_url
 from api.orphans import close_orphaned_row, workflow_status
-from api.repository import (
-    get_job,
-    insert_job,
-    latest_evaluation,
-    latest_promotion,
-    list_events,
-    list_jobs,
-    update_job_text,
-)
 from api.schemas import (
     ErrorResponse,
     JobEventList,
@@ -41,6 +32,15 @@ from core.bounds import MAX_LIST_OFFSET
 from core.evaluation import ScoreWeights
 from core.models import CancelRequest, JobStatus, Provider, TrainingJobInput
 from core.text import Name, ShortText
+from store.repository import (
+    get_job,
+    insert_job,
+    latest_evaluation,
+    latest_promotion,
+    list_events,
+    list_jobs,
+    update_job_text,
+)
 from workflows.training import workflow_id_for
 
 router = APIRouter(prefix="/trainer/jobs", tags=["Training Jobs"], route_class=StrictJSONRoute)

@@ -15,10 +15,10 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 from api.json_body import StrictJSONRoute
-from api.repository import jobs_by_stage
 from api.state import AppState, app_state
 from core.metrics import SnapshotCollector, stage_families
 from core.models import JobStage
+from store.repository import jobs_by_stage
 
 router = APIRouter(tags=["Health"], route_class=StrictJSONRoute)
 log = logging.getLogger("api.metrics")

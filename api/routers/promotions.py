@@ -14,17 +14,17 @@ from api.auth import READ, WRITE, Caller, require
 from api.errors import ApiError
 from api.json_body import StrictJSONRoute
 from api.mapping import evaluation_brief, promotion_response
-from api.repository import (
-    get_promotion,
-    latest_evaluation,
-    latest_promotion,
-    requested_promotion,
-)
 from api.routers.jobs import ERRORS, require_job
 from api.schemas import PromotionRequest, PromotionResponse
 from api.state import AppState, app_state
 from core.models import JobStatus
 from core.steps import PromoteInput
+from store.repository import (
+    get_promotion,
+    latest_evaluation,
+    latest_promotion,
+    requested_promotion,
+)
 from workflows.failures import describe_failure
 from workflows.promotion import PromotionWorkflow, promotion_workflow_id
 
