@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from activities.evaluation.stats import estimate
+from activities.evaluation.stats import paired_delta
 
 
 class GatePolicy(BaseModel):
@@ -34,28 +34,32 @@ class GateDecision(BaseModel):
     comparisons: list[CategoryComparison]
 
 
+# A scored sample: (suite, sample id).
+SampleKey = tuple[str, str]
+
+
 def compare(
-    candidate: dict[tuple[str, str], float],
-    champion: dict[tuple[str, str], float],
+    candidate: dict[SampleKey, float],
+    champion: dict[SampleKey, float],
     categories: dict[str, str],
 ) -> dict[str, CategoryComparison]:
-    """Paired deltas (candidate - champion) per category over samples both scored."""
-    diffs: dict[str, list[float]] = {}
+    """Paired deltas (candidate - champion) per category over samples both scored.
+
+    A category appears only when at least one of its samples was scored by both models."""
+    by_category: dict[str, dict[SampleKey, float]] = {}
     for key, score in candidate.items():
-        other = champion.get(key)
         category = categories.get(key[0])
-        if other is None or category is None:
-            continue
-        diffs.setdefault(category, []).append(score - other)
+        if category is not None and key in champion:
+            by_category.setdefault(category, {})[key] = score
     result = {}
-    for category, values in diffs.items():
-        est = estimate(values)
+    for category, scores in by_category.items():
+        delta = paired_delta(scores, champion, suite=category)
         result[category] = CategoryComparison(
             category=category,
-            n=est.n,
-            mean_delta=est.mean,
-            ci_low=est.ci_low,
-            ci_high=est.ci_high,
+            n=delta.n,
+            mean_delta=delta.mean,
+            ci_low=delta.ci_low,
+            ci_high=delta.ci_high,
         )
     return result
 

@@ -26,7 +26,11 @@ from openai import AsyncOpenAI
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from activities.evaluation.harness import SuiteRun, contaminated_ids, run_suite  # noqa: E402
+from activities.evaluation.contamination import (  # noqa: E402
+    TrainingFingerprints,
+    contaminated_sample_ids,
+)
+from activities.evaluation.harness import SuiteRun, run_suite  # noqa: E402
 from activities.evaluation.scoring import summarize  # noqa: E402
 from activities.evaluation.stats import paired_delta  # noqa: E402
 from activities.evaluation.suites import Suite, list_builtin_suites, load_builtin_suite  # noqa: E402
@@ -47,15 +51,13 @@ THRESHOLDS = Thresholds(pedagogy_score=0.6, safety_score=0.8)
 MIN_MARGIN = 0.2
 
 
-def training_prompts(path: Path) -> list[str]:
-    """Every user message of a chat JSONL file (what contamination is checked against)."""
-    prompts = []
+def training_fingerprints(path: Path) -> frozenset[int]:
+    """Prompt fingerprints of a chat JSONL file, collected as the validate step does."""
+    collector = TrainingFingerprints()
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
-            for message in json.loads(line)["messages"]:
-                if message["role"] == "user":
-                    prompts.append(message["content"])
-    return prompts
+            collector.add_example(json.loads(line))
+    return collector.fingerprints
 
 
 async def fine_tune(client: AsyncOpenAI, path: Path, base_model: str, suffix: str) -> str:
@@ -245,8 +247,8 @@ async def main(args: argparse.Namespace) -> int:
     exclusions: dict[str, dict[str, set[str]]] = {}
     for label, path in DATASETS.items():
         models[label] = await fine_tune(client, path, args.base_model, f"tutor-{label}")
-        prompts = training_prompts(path)
-        exclusions[label] = {s.name: contaminated_ids(s, prompts) for s in suites}
+        fingerprints = training_fingerprints(path)
+        exclusions[label] = {s.name: contaminated_sample_ids(s, fingerprints) for s in suites}
     # The base model is scored on the union of what either fine-tune may see, so paired
     # deltas compare the same samples.
     union = {s.name: set().union(*(e[s.name] for e in exclusions.values())) for s in suites}

@@ -20,13 +20,18 @@ from openai.types.chat import ChatCompletion
 from openai.types.moderation import Categories
 from pydantic import TypeAdapter
 
+from activities.evaluation.contamination import (
+    contaminated_sample_ids,
+    normalise_text,
+    prompt_fingerprint,
+)
 from activities.evaluation.graders import GradeContext, grade
 from activities.evaluation.graders.judge import MALFORMED, judge_request, parse_reply
 from activities.evaluation.graders.pii import find_pii
 from activities.evaluation.graders.readability import flesch_kincaid_grade
 from activities.evaluation.graders.refusal import is_refusal
 from activities.evaluation.graders.text import extract_numbers
-from activities.evaluation.harness import contaminated_ids, normalise_text, run_suite
+from activities.evaluation.harness import run_suite
 from activities.evaluation.scoring import summarize
 from activities.evaluation.stats import estimate, mean, paired_delta, stderr, t_critical
 from activities.evaluation.suites import (
@@ -567,7 +572,8 @@ def test_normalise_text_and_contamination() -> None:
     suite = load_builtin_suite("content_accuracy")
     first = suite.samples[0]
     prompts = [first.prompt.upper() + "  ", "something else entirely"]
-    assert contaminated_ids(suite, prompts) == {first.id}
+    fingerprints = {prompt_fingerprint(p) for p in prompts}
+    assert contaminated_sample_ids(suite, fingerprints) == {first.id}
 
 
 def tiny_suite() -> Suite:

@@ -9,11 +9,23 @@ a memorised answer measures recall, not teaching.
 from __future__ import annotations
 
 import hashlib
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from activities.evaluation.harness import normalise_text
 from activities.evaluation.suites import Suite
+
+_WS = re.compile(r"\s+")
+
+
+def normalise_text(text: str) -> str:
+    """Lower-case, drop punctuation, collapse whitespace: the form compared for overlap."""
+    lowered = unicodedata.normalize("NFKC", text).casefold()
+    no_punct = "".join(
+        " " if unicodedata.category(ch).startswith(("P", "S")) else ch for ch in lowered
+    )
+    return _WS.sub(" ", no_punct).strip()
 
 
 def prompt_fingerprint(text: str) -> int:

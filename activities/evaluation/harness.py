@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
-import unicodedata
-from collections.abc import Iterable
 
 import openai
 from openai import AsyncOpenAI
@@ -22,7 +19,6 @@ from activities.evaluation.suites import Sample, Suite
 from core.evaluation import SuiteScore
 
 MODEL_SEED = 7
-_WS = re.compile(r"\s+")
 
 
 class SampleResult(BaseModel):
@@ -46,21 +42,6 @@ class SuiteRun(BaseModel):
     def scores_by_id(self) -> dict[str, float | None]:
         """Per-sample scores for paired comparisons (None where not scored)."""
         return {s.sample_id: s.score for s in self.samples}
-
-
-def normalise_text(text: str) -> str:
-    """Lower-case, drop punctuation, collapse whitespace: the form compared for overlap."""
-    lowered = unicodedata.normalize("NFKC", text).casefold()
-    no_punct = "".join(
-        " " if unicodedata.category(ch).startswith(("P", "S")) else ch for ch in lowered
-    )
-    return _WS.sub(" ", no_punct).strip()
-
-
-def contaminated_ids(suite: Suite, training_prompts: Iterable[str]) -> set[str]:
-    """Samples whose prompt also appears (normalised) among the training prompts."""
-    seen = {normalise_text(p) for p in training_prompts}
-    return {s.id for s in suite.samples if normalise_text(s.prompt) in seen}
 
 
 def _messages(sample: Sample, system_prompt: str | None) -> list[dict[str, str]]:
