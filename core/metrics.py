@@ -160,8 +160,3 @@ class SnapshotCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         return iter(self._families)
-
-
-def http_code(status: int | None, failure: str) -> str:
-    """The `code` label: the HTTP status when there is one, else a word for the failure."""
-    return str(status) if status is not None else failure
