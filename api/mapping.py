@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncpg
 
-from activities.datasets.uri import redact_uri
 from api.schemas import (
     EvaluationBrief,
     EvaluationResponse,
@@ -13,6 +12,7 @@ from api.schemas import (
     PromotionResponse,
     TrainingJobResponse,
 )
+from core.dataset_uri import redact_uri
 from core.models import TrainingProgress
 
 

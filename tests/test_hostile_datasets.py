@@ -21,11 +21,11 @@ from activities.datasets.analysis import analyze_dataset
 from activities.datasets.local import resolve_local_path
 from activities.datasets.pii import find_pii
 from activities.datasets.report import ValidationReport
-from activities.datasets.source import DatasetUriError
 from activities.datasets.structure import MAX_NESTING_DEPTH
 from activities.datasets.token_stats import DEFAULT_PER_EXAMPLE_TOKEN_LIMIT
 from activities.datasets.validator import validate_lines
 from activities.evaluation.contamination import TrainingFingerprints
+from core.dataset_uri import DatasetUriError
 from core.settings import Settings
 from tests.support.jobs import job_request, provider_jobs_for, submit, wait_for_job
 

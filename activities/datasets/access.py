@@ -15,8 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from activities.datasets.source import DatasetUriError
-from activities.datasets.uri import has_dot_segments, redact_uri
+from core.dataset_uri import DatasetUriError, has_dot_segments, redact_uri
 from core.settings import Settings
 
 REMOTE_SCHEMES = ("s3", "https")

@@ -27,13 +27,14 @@ from activities.datasets.access import check_remote_access, prefixes_for
 from activities.datasets.https import open_https
 from activities.datasets.local import open_local, resolve_local_path, stream_local_file
 from activities.datasets.s3 import open_s3
-from activities.datasets.source import (
-    CHUNK_BYTES,
-    DatasetFetchUnavailable,
+from activities.datasets.source import CHUNK_BYTES, DatasetFetchUnavailable, RawSource
+from core.dataset_uri import (
+    SUPPORTED_SCHEMES,
     DatasetUriError,
-    RawSource,
+    check_uri_syntax,
+    redact_uri,
+    scheme_of,
 )
-from activities.datasets.uri import SUPPORTED_SCHEMES, check_uri_syntax, redact_uri, scheme_of
 from core.settings import Settings
 
 __all__ = [

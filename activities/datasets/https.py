@@ -16,13 +16,8 @@ import httpx
 
 from activities.datasets import netguard
 from activities.datasets.access import Prefix, names_trusted_host
-from activities.datasets.source import (
-    CHUNK_BYTES,
-    DatasetFetchUnavailable,
-    DatasetUriError,
-    RawSource,
-)
-from activities.datasets.uri import check_uri_syntax, redact_uri
+from activities.datasets.source import CHUNK_BYTES, DatasetFetchUnavailable, RawSource
+from core.dataset_uri import DatasetUriError, check_uri_syntax, redact_uri
 from core.settings import Settings
 
 MAX_REDIRECTS = 5

@@ -17,13 +17,8 @@ from urllib.parse import unquote, urlsplit
 
 import anyio
 
-from activities.datasets.source import (
-    CHUNK_BYTES,
-    DatasetFetchUnavailable,
-    DatasetUriError,
-    RawSource,
-)
-from activities.datasets.uri import check_uri_syntax
+from activities.datasets.source import CHUNK_BYTES, DatasetFetchUnavailable, RawSource
+from core.dataset_uri import DatasetUriError, check_uri_syntax
 
 
 def resolve_local_path(uri: str, root: Path) -> Path:

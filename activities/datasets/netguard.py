@@ -8,7 +8,8 @@ import asyncio
 import ipaddress
 import socket
 
-from activities.datasets.source import DatasetFetchUnavailable, DatasetUriError
+from activities.datasets.source import DatasetFetchUnavailable
+from core.dataset_uri import DatasetUriError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

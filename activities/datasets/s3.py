@@ -24,12 +24,8 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from activities.datasets.source import (
-    CHUNK_BYTES,
-    DatasetFetchUnavailable,
-    DatasetUriError,
-    RawSource,
-)
+from activities.datasets.source import CHUNK_BYTES, DatasetFetchUnavailable, RawSource
+from core.dataset_uri import DatasetUriError
 from core.settings import Settings
 
 _NOT_FOUND = frozenset({"NoSuchKey", "NoSuchBucket", "NotFound", "404"})

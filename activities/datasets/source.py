@@ -1,8 +1,9 @@
 """What every dataset reader (file, s3, https) yields and raises.
 
-Two error classes, because the activity treats them differently: `DatasetUriError` is final
-(bad URI, refused, missing, too large) and `DatasetFetchUnavailable` is worth retrying
-(timeouts, resets, 5xx). Messages never carry credentials: callers pass redacted URIs.
+Two error classes, because the activity treats them differently: `DatasetUriError`
+(`core.dataset_uri`, since the API raises it too) is final (bad URI, refused, missing, too
+large) and `DatasetFetchUnavailable` is worth retrying (timeouts, resets, 5xx). Messages
+never carry credentials: callers pass redacted URIs.
 """
 
 from __future__ import annotations
@@ -11,14 +12,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 CHUNK_BYTES = 1024 * 1024
-
-
-class DatasetUriError(ValueError):
-    """The URI is malformed, uses an unsupported scheme, or points outside what is allowed."""
-
-    def __init__(self, message: str, code: str = "dataset_uri_invalid") -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class DatasetFetchUnavailable(RuntimeError):

@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from activities.datasets.uri import check_uri_syntax
 from activities.evaluation.suites import (
     SUITE_NAME_PATTERN,
     Suite,
@@ -28,6 +27,7 @@ from activities.evaluation.suites import (
     list_builtin_suites,
     suite_from_dict,
 )
+from core.dataset_uri import check_uri_syntax
 from core.evaluation import SuiteCategory
 
 DocumentFormat = Literal["jsonl", "yaml", "json"]

@@ -11,13 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from temporalio.client import WorkflowFailureError
 
-from activities.datasets.source import DatasetUriError
-from activities.datasets.uri import check_uri_syntax
 from api.auth import READ, Caller, require
 from api.errors import ApiError
 from api.json_body import StrictJSONRoute
 from api.routers.jobs import ERRORS
 from api.state import AppState, app_state
+from core.dataset_uri import DatasetUriError, check_uri_syntax
 from core.json_types import IntegerOnly
 from core.models import TrainingMethod
 from core.steps import DatasetInspection, InspectDatasetInput

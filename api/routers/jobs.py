@@ -11,8 +11,6 @@ from fastapi import APIRouter, Depends, Header, Query, Response, status
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from activities.datasets.source import DatasetUriError
-from activities.datasets.uri import check_uri_syntax, redact_uri
 from api.auth import READ, WRITE, Caller, require
 from api.errors import ApiError, conflict, not_found
 from api.json_body import StrictJSONRoute
@@ -29,6 +27,7 @@ from api.schemas import (
 from api.state import AppState, app_state
 from api.workflow_starts import start_training, step_timeouts
 from core.bounds import MAX_LIST_OFFSET
+from core.dataset_uri import DatasetUriError, check_uri_syntax, redact_uri
 from core.evaluation import ScoreWeights
 from core.models import CancelRequest, JobStatus, Provider, TrainingJobInput
 from core.text import Name, ShortText

@@ -1,16 +1,26 @@
-"""Dataset URI syntax: which schemes exist, what a well-formed one looks like, and how to
-print one without leaking credentials. Pure functions, safe to call from the API."""
+"""Dataset URI syntax: which schemes exist, what a well-formed one looks like, how to print
+one without leaking credentials, and the final error every dataset reader raises. Pure
+functions, shared by the API (checked at submit time) and the dataset activities."""
 
 from __future__ import annotations
 
 from urllib.parse import SplitResult, unquote, urlsplit
 
-from activities.datasets.source import DatasetUriError
-
 SUPPORTED_SCHEMES = ("s3", "https", "file")
 MAX_URI_LENGTH = 4096
 # NAME_MAX of the common Linux file systems: a longer local segment can never be opened.
 MAX_PATH_SEGMENT_BYTES = 255
+
+
+class DatasetUriError(ValueError):
+    """The URI is malformed, uses an unsupported scheme, or points outside what is allowed.
+
+    Final (never retried); `code` is the API's error code for it.
+    """
+
+    def __init__(self, message: str, code: str = "dataset_uri_invalid") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def scheme_of(uri: str) -> str:
