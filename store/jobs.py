@@ -11,9 +11,9 @@ from typing import Any
 
 import asyncpg
 
-from activities.providers.base import ProviderEvent
 from core.metrics import record_job_finished
 from core.models import JobStage, JobStatus, TrainingProgress
+from core.provider_events import ProviderEvent
 
 
 async def load_job(pool: asyncpg.Pool, job_id: str) -> asyncpg.Record:

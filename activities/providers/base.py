@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel
 
 from core.models import TrainingConfig
+from core.provider_events import ProviderEvent
 
 
 class ProviderError(Exception):
@@ -45,15 +46,6 @@ class ProviderJob(BaseModel):
     @property
     def is_terminal(self) -> bool:
         return self.status in ("succeeded", "failed", "cancelled")
-
-
-class ProviderEvent(BaseModel):
-    id: str
-    created_at: datetime
-    level: str
-    type: str
-    message: str
-    data: dict[str, Any] | None = None
 
 
 class FineTuningProvider(Protocol):

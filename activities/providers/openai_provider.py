@@ -15,30 +15,16 @@ import openai
 from openai import AsyncOpenAI
 from openai.types.fine_tuning import FineTuningJob
 
-from activities.providers.base import (
-    BaseModelInfo,
-    ProviderError,
-    ProviderEvent,
-    ProviderJob,
-)
+from activities.providers.base import BaseModelInfo, ProviderError, ProviderJob
 from core.metrics import PROVIDER_REQUESTS
 from core.models import TrainingConfig, TrainingMethod
-from core.settings import Settings
+from core.provider_events import ProviderEvent
 
 T = TypeVar("T")
 
 # The Files API takes up to 512 MB; larger files go through the Uploads API in parts.
 MULTIPART_THRESHOLD_BYTES = 512 * 1024 * 1024
 UPLOAD_PART_BYTES = 64 * 1024 * 1024
-
-
-def make_openai_client(settings: Settings, max_retries: int | None = None) -> AsyncOpenAI:
-    return AsyncOpenAI(
-        api_key=settings.provider_api_key(),
-        base_url=settings.openai_base_url,
-        max_retries=settings.openai_max_retries if max_retries is None else max_retries,
-        timeout=settings.openai_timeout_seconds,
-    )
 
 
 def _ts(value: int | None) -> datetime | None:
