@@ -6,10 +6,11 @@ import asyncpg
 from openai import AsyncOpenAI
 
 from activities.providers.base import FineTuningProvider
-from activities.providers.openai_provider import OpenAIProvider, make_openai_client
+from activities.providers.openai_provider import OpenAIProvider
 from activities.registry.client import RegistryClient
 from core.db import open_database
 from core.models import Provider
+from core.openai_client import make_openai_client
 from core.settings import Settings
 
 

@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from activities.providers.openai_provider import make_openai_client
 from api.auth import warn_if_disabled
 from api.base_models import BaseModelCheck
 from api.body_limit import BodySizeLimitMiddleware
@@ -30,6 +29,7 @@ from api.routers import (
 from api.state import AppState
 from core.db import open_database
 from core.logging import configure_logging
+from core.openai_client import make_openai_client
 from core.settings import Settings, get_settings
 from workflows.connection import connect
 
