@@ -12,7 +12,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from api.routers.metrics_view import Chart, ImageFormat, MetricPoint, draw, smoothed
+from api.training_curves import Chart, ImageFormat, MetricPoint, draw, smoothed
 from tests.support.jobs import job_request, submit, wait_for_job
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
