@@ -33,7 +33,6 @@ from activities.evaluation.contamination import (  # noqa: E402
 from activities.evaluation.harness import SuiteRun, run_suite  # noqa: E402
 from activities.evaluation.scoring import summarize  # noqa: E402
 from activities.evaluation.stats import paired_delta  # noqa: E402
-from activities.evaluation.suites import Suite, list_builtin_suites, load_builtin_suite  # noqa: E402
 from core.evaluation import (  # noqa: E402
     EvaluationSummary,
     PairedDelta,
@@ -41,6 +40,7 @@ from core.evaluation import (  # noqa: E402
     SuiteScore,
     Thresholds,
 )
+from core.evaluation_suites import Suite, list_builtin_suites, load_builtin_suite  # noqa: E402
 
 DATASETS = {
     "good": ROOT / "examples/datasets/tutor-k12-good.jsonl",

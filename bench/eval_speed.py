@@ -50,8 +50,8 @@ sys.path.insert(0, str(ROOT))
 from activities.evaluation.cache import CompletionCache, MemoryCache  # noqa: E402
 from activities.evaluation.harness import SuiteRun, run_suite  # noqa: E402
 from activities.evaluation.ratelimit import RateLimitGate  # noqa: E402
-from activities.evaluation.suites import Suite, suite_from_dict  # noqa: E402
 from core.db import open_database  # noqa: E402
+from core.evaluation_suites import Suite, suite_from_dict  # noqa: E402
 from store.completion_cache import PgCompletionCache  # noqa: E402
 
 MODEL = "gpt-4o-mini-2024-07-18"

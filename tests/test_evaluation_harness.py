@@ -34,7 +34,14 @@ from activities.evaluation.graders.text import extract_numbers
 from activities.evaluation.harness import run_suite
 from activities.evaluation.scoring import summarize
 from activities.evaluation.stats import estimate, mean, paired_delta, stderr, t_critical
-from activities.evaluation.suites import (
+from core.evaluation import (
+    EvaluationSummary,
+    ScoreWeights,
+    SuiteCategory,
+    SuiteScore,
+    Thresholds,
+)
+from core.evaluation_suites import (
     GraderSpec,
     Sample,
     Suite,
@@ -42,13 +49,6 @@ from activities.evaluation.suites import (
     list_builtin_suites,
     load_builtin_suite,
     suite_from_dict,
-)
-from core.evaluation import (
-    EvaluationSummary,
-    ScoreWeights,
-    SuiteCategory,
-    SuiteScore,
-    Thresholds,
 )
 
 PEDAGOGY = {

@@ -37,8 +37,8 @@ from activities.evaluation.contamination import (
 from activities.evaluation.graders.judge import MALFORMED
 from activities.evaluation.harness import run_suite
 from activities.evaluation.ratelimit import RateLimitGate, parse_reset
-from activities.evaluation.suites import load_builtin_suite, suite_from_dict
 from core.db import create_pool
+from core.evaluation_suites import load_builtin_suite, suite_from_dict
 from core.settings import Settings
 from store.fingerprints import load_fingerprints, save_fingerprints
 from tests.support.jobs import job_request, submit, wait_for_job

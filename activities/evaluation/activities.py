@@ -25,9 +25,9 @@ from activities.evaluation.scoring import summarize
 from activities.evaluation.selection import SuiteSelectionError, builtin_selection
 from activities.evaluation.stats import paired_delta
 from activities.evaluation.suite_fetch import fetch_uri_suite
-from activities.evaluation.suites import Suite, list_builtin_suites, load_builtin_suite
 from activities.heartbeat import heartbeating
 from core.evaluation import EvaluationSummary, SuiteScore
+from core.evaluation_suites import Suite, list_builtin_suites, load_builtin_suite
 from core.metrics import record_evaluation, record_samples, timed_step
 from core.models import JobStage, JobStatus
 from core.steps import (

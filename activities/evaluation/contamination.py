@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from activities.evaluation.suites import Suite
+from core.evaluation_suites import Suite
 
 _WS = re.compile(r"\s+")
 

@@ -20,15 +20,15 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from activities.evaluation.suites import (
+from core.dataset_uri import check_uri_syntax
+from core.evaluation import SuiteCategory
+from core.evaluation_suites import (
     SUITE_NAME_PATTERN,
     Suite,
     SuiteError,
     list_builtin_suites,
     suite_from_dict,
 )
-from core.dataset_uri import check_uri_syntax
-from core.evaluation import SuiteCategory
 
 DocumentFormat = Literal["jsonl", "yaml", "json"]
 _FORMATS: dict[str, DocumentFormat] = {

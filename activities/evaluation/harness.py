@@ -15,8 +15,8 @@ from activities.evaluation.graders import GradeContext, GraderVerdict, grade
 from activities.evaluation.graders.base import DEFAULT_MODERATION_MODEL
 from activities.evaluation.ratelimit import RateLimitGate
 from activities.evaluation.stats import estimate
-from activities.evaluation.suites import Sample, Suite
 from core.evaluation import SuiteScore
+from core.evaluation_suites import Sample, Suite
 
 MODEL_SEED = 7
 

@@ -3,8 +3,8 @@ evaluation activity alike (pure: no I/O beyond reading the packaged suite files)
 
 from __future__ import annotations
 
-from activities.evaluation.suites import list_builtin_suites, load_builtin_suite
 from core.evaluation import SuiteCategory
+from core.evaluation_suites import list_builtin_suites, load_builtin_suite
 
 
 class SuiteSelectionError(ValueError):

@@ -14,7 +14,7 @@ from activities.evaluation.custom_suites import (
     parse_document,
     uri_suite,
 )
-from activities.evaluation.suites import Suite, SuiteError
+from core.evaluation_suites import Suite, SuiteError
 from core.settings import Settings
 
 

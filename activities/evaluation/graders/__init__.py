@@ -18,7 +18,7 @@ from activities.evaluation.graders.text import (
     grade_numeric,
     grade_regex,
 )
-from activities.evaluation.suites import (
+from core.evaluation_suites import (
     ContainsSpec,
     ExactSpec,
     GraderSpec,

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from activities.evaluation.calls import chat_completion, chat_params
 from activities.evaluation.graders.base import GradeContext, GraderVerdict
-from activities.evaluation.suites import JudgeSpec, Sample
+from core.evaluation_suites import JudgeSpec, Sample
 
 JUDGE_SYSTEM_PROMPT = """\
 You grade one reply written by an AI tutor for a K-12 learner (ages 5-18).

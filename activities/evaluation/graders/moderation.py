@@ -6,7 +6,7 @@ import openai
 
 from activities.evaluation.calls import moderation
 from activities.evaluation.graders.base import GradeContext, GraderVerdict
-from activities.evaluation.suites import ModerationSpec
+from core.evaluation_suites import ModerationSpec
 
 
 async def grade_moderation(spec: ModerationSpec, output: str, ctx: GradeContext) -> GraderVerdict:

@@ -8,7 +8,7 @@ import textstat
 from pyphen import Pyphen
 
 from activities.evaluation.graders.base import GraderVerdict
-from activities.evaluation.suites import ReadingLevelSpec
+from core.evaluation_suites import ReadingLevelSpec
 
 # textstat's own syllable counter first looks words up in NLTK's cmudict, which it
 # downloads at run time; workers have no such access, and a grade that depends on what

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from activities.evaluation.graders.base import GraderVerdict
-from activities.evaluation.suites import Sample
+from core.evaluation_suites import Sample
 
 # Phrases a tutor uses to decline; matched on lower-cased text with straight apostrophes.
 REFUSAL_PHRASES = (

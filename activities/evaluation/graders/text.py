@@ -6,7 +6,7 @@ import math
 import re
 
 from activities.evaluation.graders.base import GraderVerdict
-from activities.evaluation.suites import ContainsSpec, ExactSpec, NumericSpec, RegexSpec, Sample
+from core.evaluation_suites import ContainsSpec, ExactSpec, NumericSpec, RegexSpec, Sample
 
 _WS = re.compile(r"\s+")
 # Fractions, then decimals/integers with optional thousands separators; a minus sign counts

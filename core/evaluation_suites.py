@@ -1,12 +1,14 @@
-"""Evaluation suites: the sample and grader schema, the built-in YAML suites, custom suites."""
+"""Evaluation suites: the sample and grader schema, the built-in YAML suites, custom suites.
+
+Pure (no I/O beyond reading the packaged suite files), so the API checks a harness config
+with the same rules the evaluation activities run it by."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from functools import cache
-from importlib import resources
-from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -19,6 +21,9 @@ MAX_SAMPLES = 2000
 MAX_TEXT = 20_000
 MAX_PATTERN = 500
 SUITE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,63}$"
+# The built-in suites' YAML files stay beside the evaluation activities (package data of
+# `activities.evaluation`); they are found by path so this module imports nothing there.
+BUILTIN_SUITE_DIR = Path(__file__).resolve().parents[1] / "activities" / "evaluation" / "suites"
 
 
 class _Frozen(BaseModel):
@@ -243,16 +248,12 @@ def _parse(data: Any) -> Suite:
         raise SuiteError(f"invalid suite: {_format_errors(exc)}") from exc
 
 
-def _suite_dir() -> Traversable:
-    return resources.files("activities.evaluation").joinpath("suites")
-
-
 @cache
 def _builtin_names() -> tuple[str, ...]:
     return tuple(
         sorted(
             entry.name.removesuffix(".yaml")
-            for entry in _suite_dir().iterdir()
+            for entry in BUILTIN_SUITE_DIR.iterdir()
             if entry.name.endswith(".yaml")
         )
     )
@@ -266,7 +267,7 @@ def list_builtin_suites() -> list[str]:
 def load_builtin_suite(name: str) -> Suite:
     if name not in _builtin_names():
         raise KeyError(f"unknown suite {name!r}; built-in suites: {list_builtin_suites()}")
-    text = _suite_dir().joinpath(f"{name}.yaml").read_text(encoding="utf-8")
+    text = (BUILTIN_SUITE_DIR / f"{name}.yaml").read_text(encoding="utf-8")
     suite = _parse(yaml.safe_load(text))
     if suite.name != name:
         raise SuiteError(f"{name}.yaml declares name {suite.name!r}")
