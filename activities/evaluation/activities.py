@@ -18,14 +18,13 @@ from temporalio.exceptions import ApplicationError
 from activities.datasets.fetch import DatasetUriError
 from activities.deps import ActivityDeps
 from activities.evaluation.contamination import contaminated_sample_ids, prompt_fingerprint
-from activities.evaluation.custom_suites import inline_suite, is_uri_entry, parse_uri_entry
 from activities.evaluation.harness import run_suite
 from activities.evaluation.ratelimit import RateLimitGate
 from activities.evaluation.scoring import summarize
-from activities.evaluation.selection import SuiteSelectionError, builtin_selection
 from activities.evaluation.stats import paired_delta
 from activities.evaluation.suite_fetch import fetch_uri_suite
 from activities.heartbeat import heartbeating
+from core.custom_suite_checks import inline_suite, is_uri_entry, parse_uri_entry
 from core.evaluation import EvaluationSummary, SuiteScore
 from core.evaluation_suites import Suite, list_builtin_suites, load_builtin_suite
 from core.metrics import record_evaluation, record_samples, timed_step
@@ -37,6 +36,7 @@ from core.steps import (
     SuiteRef,
     SuiteTask,
 )
+from core.suite_selection import SuiteSelectionError, builtin_selection
 from store import custom_suites, evaluations, fingerprints, jobs, promotions
 from store.completion_cache import PgCompletionCache
 

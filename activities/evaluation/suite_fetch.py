@@ -8,12 +8,8 @@ import tempfile
 from pathlib import Path
 
 from activities.datasets.fetch import FetchResult, fetch_to_file
-from activities.evaluation.custom_suites import (
-    UriSuiteEntry,
-    document_format,
-    parse_document,
-    uri_suite,
-)
+from activities.evaluation.custom_suites import parse_document, uri_suite
+from core.custom_suite_checks import UriSuiteEntry, document_format
 from core.evaluation_suites import Suite, SuiteError
 from core.settings import Settings
 

@@ -11,8 +11,6 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError
 
-from activities.evaluation.custom_suites import check_custom_tests
-from activities.evaluation.selection import SuiteSelectionError, builtin_selection
 from api.auth import READ, WRITE, Caller, require
 from api.errors import ApiError, conflict, not_found
 from api.json_body import StrictJSONRoute
@@ -28,8 +26,10 @@ from api.schemas import (
 )
 from api.state import AppState, app_state
 from core.bounds import MAX_LIST_OFFSET
+from core.custom_suite_checks import check_custom_tests
 from core.models import EvaluationStatus, JobStatus
 from core.steps import StartEvaluationInput
+from core.suite_selection import SuiteSelectionError, builtin_selection
 from store.repository import (
     close_evaluation,
     get_evaluation,
