@@ -17,15 +17,25 @@ from pydantic import AfterValidator, StringConstraints
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
-# NUL, and UTF-16 surrogate code points (only a lone one can reach a Python str).
-_UNSAFE_CHARACTER = re.compile("[\x00\ud800-\udfff]")
+# NUL, and UTF-16 surrogate code points (only a lone one can reach a Python str: JSON
+# keeps `\ud800` as is). One character per match.
+UNSAFE_CHARACTER = re.compile("[\x00\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+# The characters of an identifier (an error code, a key shown as it is).
+IDENTIFIER_CHARS = "A-Za-z0-9_.:-"
+IDENTIFIER_MAX_CHARS = 64
 # Keys shown in an error path as they are; any other key is shown by its position.
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_PLAIN_KEY = re.compile(f"[{IDENTIFIER_CHARS}]{{1,{IDENTIFIER_MAX_CHARS}}}")
+
+# Bounds on free text (the API's types and what workflows keep of signalled text).
+NAME_MAX_CHARS = 255
+REASON_MAX_CHARS = 1000
+NOTE_MAX_CHARS = 2000
 
 
 def text_problem(value: str) -> str | None:
     """Why `value` cannot be stored or sent as text, or None when it can."""
-    found = _UNSAFE_CHARACTER.search(value)
+    found = UNSAFE_CHARACTER.search(value)
     if found is None:
         return None
     if found.group() == "\x00":
@@ -35,7 +45,7 @@ def text_problem(value: str) -> str | None:
 
 def replace_unsafe(value: str) -> str:
     """`value` with each NUL or lone surrogate shown as U+FFFD: printable in any response."""
-    return _UNSAFE_CHARACTER.sub("\ufffd", value)
+    return UNSAFE_CHARACTER.sub(REPLACEMENT, value)
 
 
 def check_text(value: str) -> str:
@@ -49,10 +59,10 @@ _SAFE = AfterValidator(check_text)
 
 # Every string that is stored or sent on is one of these (the length is checked first).
 ShortText = Annotated[str, StringConstraints(max_length=255), _SAFE]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=255), _SAFE]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=NAME_MAX_CHARS), _SAFE]
 Label = Annotated[str, StringConstraints(max_length=1000), _SAFE]
-Reason = Annotated[str, StringConstraints(max_length=1000), _SAFE]
-Note = Annotated[str, StringConstraints(max_length=2000), _SAFE]
+Reason = Annotated[str, StringConstraints(max_length=REASON_MAX_CHARS), _SAFE]
+Note = Annotated[str, StringConstraints(max_length=NOTE_MAX_CHARS), _SAFE]
 Description = Annotated[str, StringConstraints(max_length=4000), _SAFE]
 UriText = Annotated[str, StringConstraints(min_length=1, max_length=2048), _SAFE]
 

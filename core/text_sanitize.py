@@ -9,24 +9,42 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# One char per match: a surrogate that is not half of a valid pair (Python strings from
-# JSON keep `\ud800` as is), or a NUL.
-_UNSAFE = re.compile(r"[\x00\ud800-\udfff]")
-_CODE_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
+from core.text import (
+    IDENTIFIER_CHARS,
+    IDENTIFIER_MAX_CHARS,
+    NAME_MAX_CHARS,
+    NOTE_MAX_CHARS,
+    REASON_MAX_CHARS,
+    REPLACEMENT,
+    UNSAFE_CHARACTER,
+)
 
-REPLACEMENT = "\ufffd"
+__all__ = [
+    "CODE_MAX_CHARS",
+    "ERROR_MESSAGE_MAX_CHARS",
+    "NAME_MAX_CHARS",
+    "NOTE_MAX_CHARS",
+    "REASON_MAX_CHARS",
+    "REPLACEMENT",
+    "TRUNCATION_MARK",
+    "minimal_text",
+    "safe_code",
+    "safe_json",
+    "safe_optional_text",
+    "safe_text",
+]
+
+_NOT_IDENTIFIER = re.compile(f"[^{IDENTIFIER_CHARS}]")
+
 TRUNCATION_MARK = "…"
-CODE_MAX_CHARS = 64
-# Bounds on text a job keeps (its row, its workflow state, the UI details).
+CODE_MAX_CHARS = IDENTIFIER_MAX_CHARS
+# Bound on an error message a job keeps (its row, its workflow state, the UI details).
 ERROR_MESSAGE_MAX_CHARS = 4000
-REASON_MAX_CHARS = 1000
-NAME_MAX_CHARS = 255
-NOTE_MAX_CHARS = 2000
 
 
 def safe_text(value: str, max_chars: int) -> str:
     """`value` without NUL (dropped) or lone surrogates (replaced), at most `max_chars` long."""
-    cleaned = _UNSAFE.sub(lambda m: "" if m.group() == "\x00" else REPLACEMENT, value)
+    cleaned = UNSAFE_CHARACTER.sub(lambda m: "" if m.group() == "\x00" else REPLACEMENT, value)
     if len(cleaned) > max_chars:
         cleaned = cleaned[: max(max_chars - 1, 0)] + TRUNCATION_MARK
     return cleaned
@@ -46,7 +64,7 @@ def minimal_text(value: str | None, max_chars: int = 200) -> str | None:
 
 def safe_code(value: str | None, fallback: str = "step_failed") -> str:
     """An error code: a short identifier, whatever a provider or a step called it."""
-    cleaned = _CODE_UNSAFE.sub("_", value or "")[:CODE_MAX_CHARS]
+    cleaned = _NOT_IDENTIFIER.sub("_", value or "")[:CODE_MAX_CHARS]
     return cleaned or fallback
 
 
