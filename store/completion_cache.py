@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
-from activities.evaluation.cache import CacheKind
+# What a cached response answered (the table's `kind` column).
+CacheKind = Literal["chat", "moderation"]
 
 
 class PgCompletionCache:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-CacheKind = Literal["chat", "moderation"]
+from store.completion_cache import CacheKind
 
 # Bump when the key's composition changes, so old entries stop matching instead of lying.
 KEY_VERSION = 1
