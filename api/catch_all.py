@@ -11,35 +11,22 @@ from __future__ import annotations
 
 import logging
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
+from api.asgi import HttpMiddleware, ResponseTracker
 from api.errors import error_response
 
 log = logging.getLogger("api.errors")
 
 
-class CatchAllMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        response_started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
+class CatchAllMiddleware(HttpMiddleware):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = ResponseTracker(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, response)
         except Exception as exc:
-            if response_started:
+            if response.started:
                 raise  # half a response is out; only closing the connection can end it
             # The type only: a message may carry request values.
             log.error("unhandled error: %s", type(exc).__name__)
-            response = error_response(500, "internal_error", "internal error")
-            await response(scope, receive, send)
+            await error_response(500, "internal_error", "internal error")(scope, receive, send)

@@ -14,11 +14,14 @@ import uuid
 
 import structlog
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from api.asgi import HttpMiddleware, ResponseTracker
+from core.text import IDENTIFIER_CHARS
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A caller's id is kept only when it is short and plain, so it cannot forge log content.
-_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_VALID_REQUEST_ID = re.compile(f"[{IDENTIFIER_CHARS}]{{1,128}}")
 # Path parameters worth having on the access line.
 _ID_PARAMS = ("job_id", "evaluation_id", "promotion_id")
 # Scrapes and probes would drown the interesting lines.
@@ -34,30 +37,23 @@ def request_id_from(headers: Headers) -> str:
     return uuid.uuid4().hex
 
 
-class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class RequestContextMiddleware(HttpMiddleware):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = request_id_from(Headers(scope=scope))
-        status = 500
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = int(message["status"])
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
             await send(message)
 
+        response = ResponseTracker(send_with_id)
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
-                await self.app(scope, receive, send_with_id)
+                await self.app(scope, receive, response)
             finally:
-                self._log(scope, status, time.perf_counter() - started)
+                # No response at all is logged as the 500 the server then sends.
+                self._log(scope, response.status or 500, time.perf_counter() - started)
 
     @staticmethod
     def _log(scope: Scope, status: int, seconds: float) -> None:
