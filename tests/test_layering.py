@@ -1,0 +1,66 @@
+"""Imports run one way: api -> store -> core, api -> core, and workflows -> activities ->
+store -> core. Every import statement in the source tree is read with `ast` (also those
+inside functions and `TYPE_CHECKING` blocks), so a back edge fails here before it becomes an
+import cycle or drags worker code into the API process."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Which top-level packages each layer must never import.
+FORBIDDEN: dict[str, frozenset[str]] = {
+    "api": frozenset({"activities"}),
+    "core": frozenset({"api", "activities", "workflows"}),
+    "store": frozenset({"api", "activities", "workflows"}),
+    "activities": frozenset({"api", "workflows"}),
+    "workflows": frozenset({"api"}),
+}
+
+
+def _module_parts(path: Path) -> list[str]:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return parts[:-1] if parts[-1] == "__init__" else parts
+
+
+def _imported_modules(path: Path) -> Iterator[tuple[int, str]]:
+    """(line, absolute module name) for every import in the file; relative imports are
+    resolved against the file's own package."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = _module_parts(path)
+    if path.name != "__init__.py":
+        package = package[:-1]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+                name = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                name = node.module or ""
+            yield node.lineno, name
+
+
+def _violations(layer: str) -> list[str]:
+    found = []
+    for path in sorted((REPO / layer).rglob("*.py")):
+        for line, module in _imported_modules(path):
+            if module.split(".")[0] in FORBIDDEN[layer]:
+                found.append(f"{path.relative_to(REPO)}:{line} imports {module}")
+    return found
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_layer_imports_run_one_way(layer: str) -> None:
+    assert (REPO / layer).is_dir()
+    violations = _violations(layer)
+    assert not violations, (
+        f"{layer}/ must not import {', '.join(sorted(FORBIDDEN[layer]))}:\n" + "\n".join(violations)
+    )
