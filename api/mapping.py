@@ -1,12 +1,11 @@
-"""Database rows -> REST responses."""
+"""Store rows -> REST responses."""
 
 from __future__ import annotations
-
-import asyncpg
 
 from api.schemas import (
     EvaluationBrief,
     EvaluationResponse,
+    EvaluationSampleResponse,
     JobEvent,
     PromotionBrief,
     PromotionResponse,
@@ -14,6 +13,7 @@ from api.schemas import (
 )
 from core.dataset_uri import redact_uri
 from core.models import TrainingProgress
+from store.rows import EvaluationRow, EventRow, JobRow, PromotionRow, SampleRow
 
 
 def temporal_run_url(ui_base: str, namespace: str, workflow_id: str) -> str:
@@ -21,119 +21,136 @@ def temporal_run_url(ui_base: str, namespace: str, workflow_id: str) -> str:
 
 
 def job_response(
-    row: asyncpg.Record,
+    row: JobRow,
     *,
-    evaluation: asyncpg.Record | None,
-    promotion: asyncpg.Record | None,
+    evaluation: EvaluationRow | None,
+    promotion: PromotionRow | None,
     temporal_url: str | None,
 ) -> TrainingJobResponse:
     return TrainingJobResponse(
-        id=str(row["id"]),
-        name=row["name"],
-        description=row["description"],
-        status=row["status"],
-        provider=row["provider"],
-        base_model=row["base_model"],
-        dataset_uri=redact_uri(row["dataset_uri"]),  # presigned queries are credentials
-        config=row["config"],
-        policy=row["policy"],
-        datasheet=row["datasheet"],
-        provider_job_id=row["provider_job_id"],
-        provider_model_id=row["provider_model_id"],
-        provider_metadata=row["provider_metadata"] or {},
-        training_tokens=row["training_tokens"],
-        training_cost=row["training_cost"],
-        training_duration=row["training_duration"],
-        error_message=row["error_message"],
-        retry_count=row["retry_count"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        started_at=row["started_at"],
-        completed_at=row["completed_at"],
-        tenant_id=row["tenant_id"],
-        stage=row["stage"],
-        progress=TrainingProgress.model_validate(row["progress"] or {}),
-        error_code=row["error_code"],
-        workflow_id=row["workflow_id"],
+        id=str(row.id),
+        name=row.name,
+        description=row.description,
+        status=row.status,
+        provider=row.provider,
+        base_model=row.base_model,
+        dataset_uri=redact_uri(row.dataset_uri),  # presigned queries are credentials
+        config=row.config,
+        policy=row.policy,
+        datasheet=row.datasheet,
+        provider_job_id=row.provider_job_id,
+        provider_model_id=row.provider_model_id,
+        provider_metadata=row.provider_metadata or {},
+        training_tokens=row.training_tokens,
+        training_cost=row.training_cost,
+        training_duration=row.training_duration,
+        error_message=row.error_message,
+        retry_count=row.retry_count,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+        tenant_id=row.tenant_id,
+        stage=row.stage,
+        progress=TrainingProgress.model_validate(row.progress or {}),
+        error_code=row.error_code,
+        workflow_id=row.workflow_id,
         temporal_url=temporal_url,
-        validation=row["validation_report"],
+        validation=row.validation_report,
         evaluation=evaluation_brief(evaluation) if evaluation else None,
         promotion=promotion_brief(promotion) if promotion else None,
     )
 
 
-def evaluation_brief(row: asyncpg.Record) -> EvaluationBrief:
+def evaluation_brief(row: EvaluationRow) -> EvaluationBrief:
     return EvaluationBrief(
-        id=str(row["id"]),
-        status=row["status"],
-        pedagogy_score=row["pedagogy_score"],
-        safety_score=row["safety_score"],
-        overall_score=row["overall_score"],
-        passed=row["passed"],
+        id=str(row.id),
+        status=row.status,
+        pedagogy_score=row.pedagogy_score,
+        safety_score=row.safety_score,
+        overall_score=row.overall_score,
+        passed=row.passed,
     )
 
 
-def promotion_brief(row: asyncpg.Record) -> PromotionBrief:
+def promotion_brief(row: PromotionRow) -> PromotionBrief:
     return PromotionBrief(
-        id=str(row["id"]),
-        promoted=row["promoted"],
-        promotion_reason=row["promotion_reason"],
-        registry_model_id=row["registry_model_id"],
-        registry_version_id=row["registry_version_id"],
-        registry_binding_id=row["registry_binding_id"],
+        id=str(row.id),
+        promoted=row.promoted,
+        promotion_reason=row.promotion_reason,
+        registry_model_id=row.registry_model_id,
+        registry_version_id=row.registry_version_id,
+        registry_binding_id=row.registry_binding_id,
     )
 
 
-def evaluation_response(row: asyncpg.Record) -> EvaluationResponse:
+def evaluation_response(row: EvaluationRow) -> EvaluationResponse:
     return EvaluationResponse(
-        id=str(row["id"]),
-        job_id=str(row["job_id"]),
-        name=row["name"],
-        description=row["description"],
-        status=row["status"],
-        harness_config=row["harness_config"],
-        thresholds=row["thresholds"],
-        pedagogy_score=row["pedagogy_score"],
-        safety_score=row["safety_score"],
-        overall_score=row["overall_score"],
-        passed=row["passed"],
-        results=row["results"] or {},
-        metrics=row["metrics"] or {},
-        error_message=row["error_message"],
-        retry_count=row["retry_count"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        started_at=row["started_at"],
-        completed_at=row["completed_at"],
-        model=row["model"],
-        baseline_model=row["baseline_model"],
+        id=str(row.id),
+        job_id=str(row.job_id),
+        name=row.name,
+        description=row.description,
+        status=row.status,
+        harness_config=row.harness_config,
+        thresholds=row.thresholds,
+        pedagogy_score=row.pedagogy_score,
+        safety_score=row.safety_score,
+        overall_score=row.overall_score,
+        passed=row.passed,
+        results=row.results or {},
+        metrics=row.metrics or {},
+        error_message=row.error_message,
+        retry_count=row.retry_count,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+        model=row.model,
+        baseline_model=row.baseline_model,
     )
 
 
-def promotion_response(row: asyncpg.Record) -> PromotionResponse:
+def sample_response(row: SampleRow) -> EvaluationSampleResponse:
+    return EvaluationSampleResponse(
+        role=row.role,
+        suite=row.suite,
+        sample_id=row.sample_id,
+        model=row.model,
+        input=row.input,
+        output=row.output,
+        verdicts=row.verdicts,
+        score=row.score,
+        passed=row.passed,
+        errored=row.errored,
+        error=row.error,
+        contaminated=row.contaminated,
+    )
+
+
+def promotion_response(row: PromotionRow) -> PromotionResponse:
     return PromotionResponse(
-        id=str(row["id"]),
-        job_id=str(row["job_id"]),
-        evaluation_id=str(row["evaluation_id"]) if row["evaluation_id"] else None,
-        registry_model_id=row["registry_model_id"],
-        registry_version_id=row["registry_version_id"],
-        registry_binding_id=row["registry_binding_id"],
-        promoted=row["promoted"],
-        promotion_reason=row["promotion_reason"],
-        promotion_metadata=row["promotion_metadata"] or {},
-        error_message=row["error_message"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        decision=row["decision"] or {},
+        id=str(row.id),
+        job_id=str(row.job_id),
+        evaluation_id=str(row.evaluation_id) if row.evaluation_id else None,
+        registry_model_id=row.registry_model_id,
+        registry_version_id=row.registry_version_id,
+        registry_binding_id=row.registry_binding_id,
+        promoted=row.promoted,
+        promotion_reason=row.promotion_reason,
+        promotion_metadata=row.promotion_metadata or {},
+        error_message=row.error_message,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        decision=row.decision or {},
     )
 
 
-def event_response(row: asyncpg.Record) -> JobEvent:
+def event_response(row: EventRow) -> JobEvent:
     return JobEvent(
-        id=row["provider_event_id"],
-        created_at=row["created_at"],
-        level=row["level"],
-        type=row["type"],
-        message=row["message"],
-        data=row["data"],
+        id=row.provider_event_id,
+        created_at=row.created_at,
+        level=row.level,
+        type=row.type,
+        message=row.message,
+        data=row.data,
     )

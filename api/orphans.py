@@ -15,6 +15,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.models import JobStatus
+from store.job_records import close_open_job
 
 log = logging.getLogger("api.orphans")
 
@@ -55,21 +56,7 @@ async def close_orphaned_row(
     if ending is None:  # CONTINUED_AS_NEW is never the latest run's status
         return False
     job_status, code = ending
-    row = await pool.fetchrow(
-        """
-        UPDATE jobs SET
-            status = $2, status_rank = 9, stage = 'done', updated_at = now(),
-            stage_changed_at = now(), completed_at = COALESCE(completed_at, now()),
-            error_code = $3, error_message = $4
-        WHERE id = $1 AND status_rank < 9
-        RETURNING id
-        """,
-        job_id,
-        job_status.value,
-        code,
-        _MESSAGES[code],
-    )
-    if row is None:
+    if not await close_open_job(pool, job_id, job_status, code, _MESSAGES[code]):
         return False
     log.warning(
         "closed the row of a job whose workflow ended without it",

@@ -1,4 +1,5 @@
-"""Projection writes for evaluations and their per-sample results."""
+"""Evaluations: the API's start and reads (tenant-scoped), and the projection the
+evaluation activities write. Per-sample results are in `store.samples`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,95 @@ import asyncpg
 
 from core.evaluation import EvaluationSummary
 from core.models import EvaluationStatus
+from store.rows import EvaluationRow
+
+
+async def insert_evaluation(pool: asyncpg.Pool, ev: dict[str, Any]) -> EvaluationRow | None:
+    """The new pending evaluation, or None while another one of the job is in flight (the
+    partial unique index `evaluations_one_in_flight` decides, so concurrent starts agree)."""
+    row = await pool.fetchrow(
+        """
+        INSERT INTO evaluations (id, job_id, tenant_id, name, description, status,
+                                 harness_config, thresholds, workflow_id)
+        VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8)
+        ON CONFLICT (job_id) WHERE status IN ('pending', 'running') DO NOTHING
+        RETURNING *
+        """,
+        ev["id"],
+        ev["job_id"],
+        ev["tenant_id"],
+        ev["name"],
+        ev["description"],
+        ev["harness_config"],
+        ev["thresholds"],
+        ev["workflow_id"],
+    )
+    return EvaluationRow.from_optional(row)
+
+
+async def in_flight_evaluation(pool: asyncpg.Pool, job_id: str) -> EvaluationRow | None:
+    row = await pool.fetchrow(
+        "SELECT * FROM evaluations WHERE job_id = $1 AND status IN ('pending', 'running')",
+        job_id,
+    )
+    return EvaluationRow.from_optional(row)
+
+
+async def close_evaluation(pool: asyncpg.Pool, evaluation_id: str, message: str) -> None:
+    """End an in-flight evaluation that nothing will finish (its workflow never started,
+    is gone, or failed), so it stops holding the job's one in-flight slot."""
+    await pool.execute(
+        """
+        UPDATE evaluations SET status = 'error', passed = false, error_message = $2,
+            updated_at = now(), completed_at = now()
+        WHERE id = $1 AND status IN ('pending', 'running')
+        """,
+        evaluation_id,
+        message,
+    )
+
+
+async def get_evaluation(
+    pool: asyncpg.Pool, evaluation_id: str, tenant: str | None
+) -> EvaluationRow | None:
+    """The evaluation when the tenant filter (None = every tenant) lets the caller see it."""
+    row = await pool.fetchrow(
+        "SELECT * FROM evaluations WHERE id = $1 AND ($2::text IS NULL OR tenant_id = $2)",
+        evaluation_id,
+        tenant,
+    )
+    return EvaluationRow.from_optional(row)
+
+
+async def latest_evaluation(pool: asyncpg.Pool, job_id: str) -> EvaluationRow | None:
+    row = await pool.fetchrow(
+        "SELECT * FROM evaluations WHERE job_id = $1 ORDER BY created_at DESC LIMIT 1", job_id
+    )
+    return EvaluationRow.from_optional(row)
+
+
+async def list_evaluations(
+    pool: asyncpg.Pool,
+    tenant: str | None,
+    job_id: str | None,
+    status: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[EvaluationRow], int]:
+    where = """($1::text IS NULL OR tenant_id = $1) AND ($2::uuid IS NULL OR job_id = $2)
+               AND ($3::text IS NULL OR status = $3)"""
+    rows = await pool.fetch(
+        f"SELECT * FROM evaluations WHERE {where} ORDER BY created_at DESC, id LIMIT $4 OFFSET $5",
+        tenant,
+        job_id,
+        status,
+        limit,
+        offset,
+    )
+    total = await pool.fetchval(
+        f"SELECT count(*) FROM evaluations WHERE {where}", tenant, job_id, status
+    )
+    return [EvaluationRow.from_record(r) for r in rows], int(total)
 
 
 async def ensure_evaluation(
@@ -50,66 +140,11 @@ async def ensure_evaluation(
     )
 
 
-async def load_evaluation(pool: asyncpg.Pool, evaluation_id: str) -> asyncpg.Record:
+async def load_evaluation(pool: asyncpg.Pool, evaluation_id: str) -> EvaluationRow:
     row = await pool.fetchrow("SELECT * FROM evaluations WHERE id = $1", evaluation_id)
     if row is None:
         raise LookupError(f"evaluation {evaluation_id} not found in the projection")
-    return row
-
-
-async def save_samples(
-    pool: asyncpg.Pool, evaluation_id: str, role: str, samples: list[dict[str, Any]]
-) -> None:
-    """Upsert per-sample results (a retried suite overwrites its own rows, nothing else)."""
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.executemany(
-            """
-            INSERT INTO evaluation_samples (evaluation_id, role, suite, sample_id, model,
-                input, output, verdicts, score, passed, errored, error, contaminated)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-            ON CONFLICT (evaluation_id, role, suite, sample_id) DO UPDATE SET
-                model = EXCLUDED.model, input = EXCLUDED.input, output = EXCLUDED.output,
-                verdicts = EXCLUDED.verdicts, score = EXCLUDED.score,
-                passed = EXCLUDED.passed, errored = EXCLUDED.errored, error = EXCLUDED.error,
-                contaminated = EXCLUDED.contaminated
-            """,
-            [
-                (
-                    evaluation_id,
-                    role,
-                    s["suite"],
-                    s["sample_id"],
-                    s["model"],
-                    s["input"],
-                    s.get("output"),
-                    s["verdicts"],
-                    s.get("score"),
-                    s.get("passed"),
-                    bool(s["errored"]),
-                    s.get("error"),
-                    bool(s.get("contaminated", False)),
-                )
-                for s in samples
-            ],
-        )
-
-
-async def sample_scores(
-    pool: asyncpg.Pool, evaluation_id: str, role: str
-) -> dict[str, dict[str, float]]:
-    """Scores of non-errored samples by suite and sample id (for paired deltas)."""
-    rows = await pool.fetch(
-        """
-        SELECT suite, sample_id, score FROM evaluation_samples
-        WHERE evaluation_id = $1 AND role = $2 AND NOT errored AND score IS NOT NULL
-        """,
-        evaluation_id,
-        role,
-    )
-    by_suite: dict[str, dict[str, float]] = {}
-    for r in rows:
-        by_suite.setdefault(r["suite"], {})[r["sample_id"]] = float(r["score"])
-    return by_suite
+    return EvaluationRow.from_record(row)
 
 
 async def finish_evaluation(
@@ -137,16 +172,4 @@ async def finish_evaluation(
         results,
         metrics,
         summary.error_message,
-    )
-
-
-async def fail_evaluation(pool: asyncpg.Pool, evaluation_id: str, message: str) -> None:
-    await pool.execute(
-        """
-        UPDATE evaluations SET status = 'error', passed = false, error_message = $2,
-            updated_at = now(), completed_at = now()
-        WHERE id = $1 AND status IN ('pending', 'running')
-        """,
-        evaluation_id,
-        message,
     )

@@ -1,10 +1,45 @@
-"""Projection writes for promotions: registry ids (as strings) and the decision trail."""
+"""Promotions: the API's request row and reads, and the projection the promotion activity
+writes (registry ids as strings, and the decision trail)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import asyncpg
+
+from store.rows import ChampionRow, PromotionRow
+
+
+async def requested_promotion(pool: asyncpg.Pool, promo: dict[str, Any]) -> PromotionRow:
+    """The job's promotion row for this evaluation (`request_key`), created 'in progress'
+    when there is none yet. One statement under a unique index, so concurrent requests all
+    get the same row."""
+    row = await pool.fetchrow(
+        """
+        INSERT INTO promotions (id, job_id, evaluation_id, tenant_id, promoted, forced,
+                                promotion_reason, promotion_metadata, request_key)
+        VALUES ($1, $2, $3, $4, false, $5, 'in progress', $6, $7)
+        ON CONFLICT (job_id, request_key) WHERE request_key IS NOT NULL
+        DO UPDATE SET updated_at = now()
+        RETURNING *
+        """,
+        promo["id"],
+        promo["job_id"],
+        promo["evaluation_id"],
+        promo["tenant_id"],
+        promo["forced"],
+        promo["metadata"],
+        promo["evaluation_id"] or "unevaluated",
+    )
+    assert row is not None  # an upsert with RETURNING always returns its row
+    return PromotionRow.from_record(row)
+
+
+async def latest_promotion(pool: asyncpg.Pool, job_id: str) -> PromotionRow | None:
+    row = await pool.fetchrow(
+        "SELECT * FROM promotions WHERE job_id = $1 ORDER BY created_at DESC LIMIT 1", job_id
+    )
+    return PromotionRow.from_optional(row)
 
 
 async def upsert_promotion(
@@ -58,8 +93,23 @@ async def upsert_promotion(
     )
 
 
-async def load_promotion(pool: asyncpg.Pool, promotion_id: str) -> asyncpg.Record | None:
-    return await pool.fetchrow("SELECT * FROM promotions WHERE id = $1", promotion_id)
+async def load_promotion(pool: asyncpg.Pool, promotion_id: str) -> PromotionRow | None:
+    row = await pool.fetchrow("SELECT * FROM promotions WHERE id = $1", promotion_id)
+    return PromotionRow.from_optional(row)
+
+
+async def fail_promotion(pool: asyncpg.Pool, promotion_id: str, message: str) -> None:
+    """Close a promotion row that no decision was recorded for (its workflow failed)."""
+    await pool.execute(
+        """
+        UPDATE promotions SET promoted = false, promotion_reason = 'promotion failed',
+            error_message = $2,
+            decision = decision || '{"outcome": "failed"}'::jsonb, updated_at = now()
+        WHERE id = $1 AND NOT (decision ? 'outcome')
+        """,
+        promotion_id,
+        message,
+    )
 
 
 async def complete_failed_job(pool: asyncpg.Pool, job_id: str) -> None:
@@ -76,30 +126,18 @@ async def complete_failed_job(pool: asyncpg.Pool, job_id: str) -> None:
 
 async def current_champion(
     pool: asyncpg.Pool, tenant_id: str, job_name: str, exclude_job_id: str
-) -> asyncpg.Record | None:
+) -> ChampionRow | None:
     """The tenant's latest promoted model under this job name (another job's)."""
-    return await pool.fetchrow(
+    row = await pool.fetchrow(
         """
         SELECT p.job_id, p.evaluation_id, j.provider_model_id
         FROM promotions p JOIN jobs j ON j.id = p.job_id
         WHERE p.tenant_id = $1 AND j.name = $2 AND p.promoted AND p.job_id <> $3
+          AND j.provider_model_id IS NOT NULL
         ORDER BY p.updated_at DESC LIMIT 1
         """,
         tenant_id,
         job_name,
         exclude_job_id,
     )
-
-
-async def scored_samples(
-    pool: asyncpg.Pool, evaluation_id: str, role: str
-) -> dict[tuple[str, str], float]:
-    rows = await pool.fetch(
-        """
-        SELECT suite, sample_id, score FROM evaluation_samples
-        WHERE evaluation_id = $1 AND role = $2 AND NOT errored AND score IS NOT NULL
-        """,
-        evaluation_id,
-        role,
-    )
-    return {(r["suite"], r["sample_id"]): float(r["score"]) for r in rows}
+    return ChampionRow.from_optional(row)

@@ -141,7 +141,7 @@ class ChampionRow(Row):
 
     job_id: UUID
     evaluation_id: UUID | None
-    provider_model_id: str | None
+    provider_model_id: str
 
 
 class EventRow(Row):
@@ -155,15 +155,3 @@ class EventRow(Row):
     type: str
     message: str
     data: dict[str, Any] | None
-
-
-class MetricRow(Row):
-    """A row of `job_metrics`: the training metrics the provider reported at one step."""
-
-    step: int
-    total_steps: int | None
-    train_loss: float | None
-    valid_loss: float | None
-    train_accuracy: float | None
-    valid_accuracy: float | None
-    recorded_at: datetime
