@@ -12,7 +12,7 @@ from activities.deps import ActivityDeps
 from core.metrics import timed_step
 from core.steps import ForceFinishInput, RecordFailureInput
 from core.text_sanitize import minimal_text, safe_code
-from store import evaluations, jobs
+from store import evaluations, jobs, promotions
 
 FAILURE_MESSAGE_MAX_CHARS = 500
 
@@ -33,20 +33,11 @@ class BookkeepingActivities:
     async def fail_evaluation_record(self, failure: RecordFailureInput) -> None:
         """Close an evaluation left `pending`/`running` by a run that failed or stopped."""
         message = minimal_text(failure.message, FAILURE_MESSAGE_MAX_CHARS) or "failed"
-        await evaluations.fail_evaluation(self._deps.pool, failure.record_id, message)
+        await evaluations.close_evaluation(self._deps.pool, failure.record_id, message)
 
     @activity.defn(name="fail_promotion_record")
     @timed_step
     async def fail_promotion_record(self, failure: RecordFailureInput) -> None:
         """Close a promotion row still `in progress` when its workflow failed."""
         message = minimal_text(failure.message, FAILURE_MESSAGE_MAX_CHARS) or "failed"
-        await self._deps.pool.execute(
-            """
-            UPDATE promotions SET promoted = false, promotion_reason = 'promotion failed',
-                error_message = $2,
-                decision = decision || '{"outcome": "failed"}'::jsonb, updated_at = now()
-            WHERE id = $1 AND NOT (decision ? 'outcome')
-            """,
-            failure.record_id,
-            message,
-        )
+        await promotions.fail_promotion(self._deps.pool, failure.record_id, message)

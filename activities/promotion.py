@@ -24,7 +24,8 @@ from activities.registry.model_lock import registry_model_lock
 from core.metrics import timed_step
 from core.models import JobStage, JobStatus
 from core.steps import PromoteInput, PromotionOutcome
-from store import evaluations, jobs, promotions
+from store import evaluations, jobs, promotions, samples
+from store.rows import EvaluationRow
 
 # Our provider names -> the registry's binding provider enum.
 REGISTRY_PROVIDER = {
@@ -44,30 +45,30 @@ class PromotionActivities:
         self._deps = deps
 
     async def _champion_gate(
-        self, job: asyncpg.Record, evaluation: asyncpg.Record | None, model_id: str
+        self, job: asyncpg.Record, evaluation: EvaluationRow | None, model_id: str
     ) -> GateDecision | None:
         pool = self._deps.pool
         champion = await promotions.current_champion(
             pool, job["tenant_id"], job["name"], str(job["id"])
         )
-        if champion is None or evaluation is None or champion["provider_model_id"] == model_id:
+        if champion is None or evaluation is None or champion.provider_model_id == model_id:
             return None
-        champion_model = champion["provider_model_id"]
-        evaluation_id = str(evaluation["id"])
-        if evaluation["baseline_model"] == champion_model:
-            champion_scores = await promotions.scored_samples(pool, evaluation_id, "baseline")
+        champion_model = champion.provider_model_id
+        evaluation_id = str(evaluation.id)
+        if evaluation.baseline_model == champion_model:
+            champion_scores = await samples.sample_scores(pool, evaluation_id, "baseline")
             compared_on = "baseline_run"
-        elif champion["evaluation_id"] is not None:
-            champion_scores = await promotions.scored_samples(
-                pool, str(champion["evaluation_id"]), "candidate"
+        elif champion.evaluation_id is not None:
+            champion_scores = await samples.sample_scores(
+                pool, str(champion.evaluation_id), "candidate"
             )
             compared_on = "champion_evaluation"
         else:
             champion_scores = {}
             compared_on = "nothing"
-        candidate_scores = await promotions.scored_samples(pool, evaluation_id, "candidate")
+        candidate_scores = await samples.sample_scores(pool, evaluation_id, "candidate")
         categories = {
-            s["suite"]: s["category"] for s in (evaluation["results"] or {}).get("suites", [])
+            s["suite"]: s["category"] for s in (evaluation.results or {}).get("suites", [])
         }
         return decide(
             compare(candidate_scores, champion_scores, categories),
@@ -77,7 +78,7 @@ class PromotionActivities:
         )
 
     async def _register(
-        self, job: asyncpg.Record, evaluation: asyncpg.Record | None, model_id: str
+        self, job: asyncpg.Record, evaluation: EvaluationRow | None, model_id: str
     ) -> tuple[Model, Version, Binding | None]:
         """Find-or-create model, version and binding: each call is safe to repeat. One
         promotion per registry model name at a time, across workers. No binding (None) when
@@ -87,14 +88,14 @@ class PromotionActivities:
             return await self._find_or_create(job, evaluation, model_id, name)
 
     async def _find_or_create(
-        self, job: asyncpg.Record, evaluation: asyncpg.Record | None, model_id: str, name: str
+        self, job: asyncpg.Record, evaluation: EvaluationRow | None, model_id: str, name: str
     ) -> tuple[Model, Version, Binding | None]:
         registry = self._deps.registry
         model = await registry.ensure_model(name, task="generation", description=job["description"])
         version = await registry.ensure_version(
             model.id,
             fine_tuned_model_id=model_id,
-            eval_score=(evaluation["overall_score"] if evaluation else None),
+            eval_score=(evaluation.overall_score if evaluation else None),
             artifact_uri=(
                 f"{self._deps.settings.public_base_url}/trainer/jobs/{job['id']}/model-card"
             ),
@@ -129,8 +130,8 @@ class PromotionActivities:
             else None
         )
         decision: dict[str, Any] = {
-            "evaluation_status": evaluation["status"] if evaluation else None,
-            "overall_score": evaluation["overall_score"] if evaluation else None,
+            "evaluation_status": evaluation.status if evaluation else None,
+            "overall_score": evaluation.overall_score if evaluation else None,
             "forced": req.force,
         }
         common = {
@@ -145,7 +146,7 @@ class PromotionActivities:
         # Re-running a promotion that already succeeded only re-checks the registry records:
         # the decision to promote was made then, against the champion of that time.
         previous = await promotions.load_promotion(pool, req.promotion_id)
-        already_promoted = previous is not None and previous["promoted"]
+        already_promoted = previous is not None and previous.promoted
         refusal = None
         if not model_id:
             refusal = "the job produced no fine-tuned model"
@@ -155,11 +156,11 @@ class PromotionActivities:
             refusal = (
                 f"rejected by {req.metadata.get('reviewer')}: {req.metadata.get('note') or ''}"
             ).strip()
-        elif not req.force and (evaluation is None or not evaluation["passed"]):
+        elif not req.force and (evaluation is None or not evaluation.passed):
             refusal = (
                 "no evaluation of this job"
                 if evaluation is None
-                else f"evaluation {evaluation['status']}: thresholds not met"
+                else f"evaluation {evaluation.status}: thresholds not met"
             )
         if refusal is None and not req.force and not already_promoted:
             gate = await self._champion_gate(job, evaluation, model_id)

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -37,8 +36,9 @@ from core.steps import (
     SuiteTask,
 )
 from core.suite_selection import SuiteSelectionError, builtin_selection
-from store import custom_suites, evaluations, fingerprints, jobs, promotions
+from store import custom_suites, evaluations, fingerprints, jobs, promotions, samples
 from store.completion_cache import PgCompletionCache
+from store.rows import EvaluationRow
 
 
 def _invalid(message: str) -> ApplicationError:
@@ -115,7 +115,7 @@ class EvaluationActivities:
         champion = await promotions.current_champion(
             pool, start.tenant_id, job["name"], start.job_id
         )
-        baseline = champion["provider_model_id"] if champion else job["base_model"]
+        baseline: str | None = champion.provider_model_id if champion else job["base_model"]
         if not self._deps.settings.eval_run_baseline:
             baseline = None
         await evaluations.ensure_evaluation(
@@ -235,11 +235,11 @@ class EvaluationActivities:
             )
         )
 
-    async def _load_suite(self, evaluation: asyncpg.Record, ref: SuiteRef) -> Suite:
+    async def _load_suite(self, evaluation: EvaluationRow, ref: SuiteRef) -> Suite:
         if ref.name in list_builtin_suites():
             suite = load_builtin_suite(ref.name)
         else:
-            body = _custom_suites(evaluation["harness_config"]).get(ref.name)
+            body = _custom_suites(evaluation.harness_config).get(ref.name)
             if body is None:
                 raise _invalid(f"custom suite '{ref.name}' is no longer in the harness config")
             suite = await self._custom_suite(evaluation, ref.name, body)
@@ -249,13 +249,13 @@ class EvaluationActivities:
         return suite
 
     async def _custom_suite(
-        self, evaluation: asyncpg.Record, name: str, body: dict[str, Any]
+        self, evaluation: EvaluationRow, name: str, body: dict[str, Any]
     ) -> Suite:
         where = f"harness_config.custom_tests.{name}"
         try:
             if not is_uri_entry(body):
                 return inline_suite(name, body)
-            pool, evaluation_id = self._deps.pool, str(evaluation["id"])
+            pool, evaluation_id = self._deps.pool, str(evaluation.id)
             stored = await custom_suites.load(pool, evaluation_id, name)
             if stored is None:
                 entry = parse_uri_entry(name, body)
@@ -263,7 +263,7 @@ class EvaluationActivities:
                     name,
                     entry,
                     settings=self._deps.settings,
-                    tenant_id=evaluation["tenant_id"],
+                    tenant_id=evaluation.tenant_id,
                     max_bytes=self._deps.settings.eval_custom_suite_max_bytes,
                 )
                 # The first activity to fetch wins; the others grade its copy.
@@ -281,11 +281,11 @@ class EvaluationActivities:
             # unavailable store (DatasetFetchUnavailable) propagates and is retried.
             raise _invalid(f"{where}: {err}") from None
 
-    async def _excluded(self, evaluation: asyncpg.Record, suite: Suite) -> set[str]:
+    async def _excluded(self, evaluation: EvaluationRow, suite: Suite) -> set[str]:
         """Samples whose prompt is among the job's training prompts."""
         known = await fingerprints.matching_fingerprints(
             self._deps.pool,
-            str(evaluation["job_id"]),
+            str(evaluation.job_id),
             (prompt_fingerprint(s.prompt) for s in suite.samples),
         )
         return contaminated_sample_ids(suite, known)
@@ -331,7 +331,7 @@ class EvaluationActivities:
                 type="evaluation_timeout",
                 non_retryable=True,
             ) from None
-        await evaluations.save_samples(
+        await samples.save_samples(
             self._deps.pool,
             task.evaluation_id,
             task.role,
@@ -350,10 +350,14 @@ class EvaluationActivities:
         pool = self._deps.pool
         deltas = []
         if finish.baseline_suites:
-            candidate = await evaluations.sample_scores(pool, finish.evaluation_id, "candidate")
-            baseline = await evaluations.sample_scores(pool, finish.evaluation_id, "baseline")
+            candidate = await samples.sample_scores(pool, finish.evaluation_id, "candidate")
+            baseline = await samples.sample_scores(pool, finish.evaluation_id, "baseline")
             deltas = [
-                paired_delta(candidate.get(s.suite, {}), baseline.get(s.suite, {}), suite=s.suite)
+                paired_delta(
+                    {key: v for key, v in candidate.items() if key[0] == s.suite},
+                    baseline,
+                    suite=s.suite,
+                )
                 for s in finish.suites
             ]
         summary = summarize(

@@ -19,7 +19,7 @@ from api.errors import ApiError, conflict
 from api.json_body import StrictJSONRoute
 from api.routers.jobs import ERRORS, require_job
 from api.state import AppState, app_state
-from core.models import ApprovalDecision, JobState, JobStatus
+from core.models import ApprovalDecision, JobState
 from core.text import Note, ShortText
 
 router = APIRouter(prefix="/trainer/jobs", tags=["Promotion"], route_class=StrictJSONRoute)
@@ -37,10 +37,10 @@ async def _decide(
     name: str, job_id: uuid.UUID, body: ApprovalRequest, caller: Caller, st: AppState
 ) -> JobState:
     job = await require_job(st, caller, job_id)
-    if JobStatus(job["status"]).is_terminal:
-        raise conflict("not_awaiting_approval", f"job is already {job['status']}")
+    if job.status.is_terminal:
+        raise conflict("not_awaiting_approval", f"job is already {job.status}")
     decision = ApprovalDecision(reviewer=body.reviewer or caller.subject, note=body.note)
-    handle = st.temporal.get_workflow_handle(job["workflow_id"])
+    handle = st.temporal.get_workflow_handle(job.workflow_id)
     try:
         return await handle.execute_update(name, decision, result_type=JobState)
     except WorkflowUpdateFailedError as err:

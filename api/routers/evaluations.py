@@ -14,14 +14,13 @@ from temporalio.service import RPCError
 from api.auth import READ, WRITE, Caller, require
 from api.errors import ApiError, conflict, not_found
 from api.json_body import StrictJSONRoute
-from api.mapping import evaluation_response
+from api.mapping import evaluation_response, sample_response
 from api.routers.jobs import ERRORS, require_job
 from api.schemas import (
     EvaluationCreate,
     EvaluationList,
     EvaluationResponse,
     EvaluationSampleList,
-    EvaluationSampleResponse,
     HarnessConfig,
 )
 from api.state import AppState, app_state
@@ -30,15 +29,16 @@ from core.custom_suite_checks import check_custom_tests
 from core.models import EvaluationStatus, JobStatus
 from core.steps import StartEvaluationInput
 from core.suite_selection import SuiteSelectionError, builtin_selection
-from store.repository import (
+from store.evaluations import (
     close_evaluation,
     get_evaluation,
     in_flight_evaluation,
     insert_evaluation,
     latest_evaluation,
     list_evaluations,
-    list_samples,
 )
+from store.rows import EvaluationRow
+from store.samples import list_samples
 from workflows.evaluation import EvaluationWorkflow
 
 router = APIRouter(tags=["Evaluation"], route_class=StrictJSONRoute)
@@ -74,7 +74,7 @@ async def _workflow_closed(st: AppState, workflow_id: str | None) -> bool:
     return described.status != WorkflowExecutionStatus.RUNNING
 
 
-async def insert_evaluation_once(st: AppState, evaluation: dict[str, Any]) -> Any:
+async def insert_evaluation_once(st: AppState, evaluation: dict[str, Any]) -> EvaluationRow:
     """Insert the job's one in-flight evaluation; 409 while another is pending or running.
     The database decides (a partial unique index), so concurrent requests agree. An in-flight
     row whose workflow has ended without finishing it (terminated, say) is closed first."""
@@ -85,9 +85,9 @@ async def insert_evaluation_once(st: AppState, evaluation: dict[str, Any]) -> An
         running = await in_flight_evaluation(st.pool, evaluation["job_id"])
         if running is None:
             continue  # it finished meanwhile: try again
-        if not await _workflow_closed(st, running["workflow_id"]):
-            raise conflict("evaluation_running", f"evaluation {running['id']} is still running")
-        await close_evaluation(st.pool, str(running["id"]), "the evaluation workflow ended")
+        if not await _workflow_closed(st, running.workflow_id):
+            raise conflict("evaluation_running", f"evaluation {running.id} is still running")
+        await close_evaluation(st.pool, str(running.id), "the evaluation workflow ended")
     raise conflict("evaluation_running", "another evaluation of this job is starting")
 
 
@@ -102,12 +102,11 @@ async def start_evaluation(
     job_id: uuid.UUID, body: EvaluationCreate, caller: WriterDep, st: StateDep
 ) -> EvaluationResponse:
     job = await require_job(st, caller, job_id)
-    if job["status"] != JobStatus.completed.value or not job["provider_model_id"]:
+    if job.status != JobStatus.completed or not job.provider_model_id:
         raise ApiError(
             400,
             "job_not_evaluable",
-            f"job is {job['status']}; only a completed job with a fine-tuned model "
-            "can be evaluated",
+            f"job is {job.status}; only a completed job with a fine-tuned model can be evaluated",
         )
     check_harness_config(body.harness_config)
     evaluation_id = str(uuid.uuid4())
@@ -118,7 +117,7 @@ async def start_evaluation(
         {
             "id": evaluation_id,
             "job_id": str(job_id),
-            "tenant_id": job["tenant_id"],
+            "tenant_id": job.tenant_id,
             "name": body.name,
             "description": body.description,
             "harness_config": harness_config,
@@ -132,7 +131,7 @@ async def start_evaluation(
             StartEvaluationInput(
                 evaluation_id=evaluation_id,
                 job_id=str(job_id),
-                tenant_id=job["tenant_id"],
+                tenant_id=job.tenant_id,
                 workflow_id=workflow_id,
                 name=body.name,
                 description=body.description,
@@ -142,7 +141,7 @@ async def start_evaluation(
             id=workflow_id,
             task_queue=st.settings.temporal_task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=f"evaluation of {job['name']} · {job['tenant_id']}",
+            static_summary=f"evaluation of {job.name} · {job.tenant_id}",
         )
     except RPCError:
         # Free the job's one in-flight slot: a row nothing will run must not block retries.
@@ -192,7 +191,9 @@ async def evaluations(
     )
 
 
-async def _require_evaluation(st: AppState, caller: Caller, evaluation_id: uuid.UUID) -> Any:
+async def _require_evaluation(
+    st: AppState, caller: Caller, evaluation_id: uuid.UUID
+) -> EvaluationRow:
     row = await get_evaluation(st.pool, str(evaluation_id), caller.tenant_filter())
     if row is None:
         raise not_found("evaluation")
@@ -227,21 +228,5 @@ async def evaluation_samples(
 ) -> EvaluationSampleList:
     await _require_evaluation(st, caller, evaluation_id)
     rows, total = await list_samples(st.pool, str(evaluation_id), role, offset, limit)
-    samples = [
-        EvaluationSampleResponse(
-            role=r["role"],
-            suite=r["suite"],
-            sample_id=r["sample_id"],
-            model=r["model"],
-            input=r["input"],
-            output=r["output"],
-            verdicts=r["verdicts"],
-            score=r["score"],
-            passed=r["passed"],
-            errored=r["errored"],
-            error=r["error"],
-            contaminated=r["contaminated"],
-        )
-        for r in rows
-    ]
+    samples = [sample_response(r) for r in rows]
     return EvaluationSampleList(samples=samples, total=total, offset=offset, limit=limit)

@@ -31,15 +31,12 @@ from core.dataset_uri import DatasetUriError, check_uri_syntax, redact_uri
 from core.evaluation import ScoreWeights
 from core.models import CancelRequest, JobStatus, Provider, TrainingJobInput
 from core.text import Name, ShortText
-from store.repository import (
-    get_job,
-    insert_job,
-    latest_evaluation,
-    latest_promotion,
-    list_events,
-    list_jobs,
-    update_job_text,
-)
+from store.evaluations import latest_evaluation
+from store.events import list_events
+from store.job_records import delete_job, get_job, insert_job, update_job_text
+from store.promotions import latest_promotion
+from store.repository import list_jobs
+from store.rows import JobRow
 from workflows.training import workflow_id_for
 
 router = APIRouter(prefix="/trainer/jobs", tags=["Training Jobs"], route_class=StrictJSONRoute)
@@ -55,19 +52,19 @@ WriterDep = Annotated[Caller, Depends(require(WRITE))]
 StateDep = Annotated[AppState, Depends(app_state)]
 
 
-async def load_job_response(st: AppState, row: Any) -> TrainingJobResponse:
-    job_id = str(row["id"])
+async def load_job_response(st: AppState, row: JobRow) -> TrainingJobResponse:
+    job_id = str(row.id)
     return job_response(
         row,
         evaluation=await latest_evaluation(st.pool, job_id),
         promotion=await latest_promotion(st.pool, job_id),
         temporal_url=temporal_run_url(
-            st.settings.temporal_ui_url, st.settings.temporal_namespace, row["workflow_id"]
+            st.settings.temporal_ui_url, st.settings.temporal_namespace, row.workflow_id
         ),
     )
 
 
-async def require_job(st: AppState, caller: Caller, job_id: uuid.UUID) -> Any:
+async def require_job(st: AppState, caller: Caller, job_id: uuid.UUID) -> JobRow:
     row = await get_job(st.pool, str(job_id), caller.tenant_filter())
     if row is None:
         raise not_found("training job")
@@ -161,15 +158,15 @@ async def create_job(
     if not inserted:
         # Rows from before the request hash: compare the stored fields instead.
         same = (
-            row["request_sha256"] == request_sha256(body)
-            if row["request_sha256"] is not None
+            row.request_sha256 == request_sha256(body)
+            if row.request_sha256 is not None
             else (
-                row["name"] == body.name
-                and row["base_model"] == body.base_model
-                and row["dataset_uri"] == body.dataset_uri
-                and row["config"] == request["config"]
-                and row["policy"] == request["policy"]
-                and row["datasheet"] == request["datasheet"]
+                row.name == body.name
+                and row.base_model == body.base_model
+                and row.dataset_uri == body.dataset_uri
+                and row.config == request["config"]
+                and row.policy == request["policy"]
+                and row.datasheet == request["datasheet"]
             )
         )
         if not same:
@@ -178,7 +175,7 @@ async def create_job(
                 "Idempotency-Key was already used with a different request body",
             )
         response.headers["Idempotent-Replayed"] = "true"
-    if row["status"] == JobStatus.pending.value:
+    if row.status == JobStatus.pending:
         inp = TrainingJobInput(
             job_id=job_id,
             tenant_id=tenant,
@@ -195,7 +192,7 @@ async def create_job(
             await start_training(st.temporal, st.settings, inp, redact_uri(body.dataset_uri))
         except RPCError:
             if inserted:
-                await st.pool.execute("DELETE FROM jobs WHERE id = $1", job_id)
+                await delete_job(st.pool, job_id)
             raise ApiError(503, "temporal_unavailable", "could not start the job; retry") from None
     return await load_job_response(st, row)
 
@@ -217,7 +214,7 @@ async def list_training_jobs(
         offset,
         limit,
     )
-    jobs = [await load_job_response(st, r) for r in rows]
+    jobs = [await load_job_response(st, JobRow.from_record(r)) for r in rows]
     return TrainingJobList(jobs=jobs, total=total, offset=offset, limit=limit)
 
 
@@ -226,27 +223,27 @@ async def list_training_jobs(
 )
 async def read_job(job_id: uuid.UUID, caller: CallerDep, st: StateDep) -> TrainingJobResponse:
     row = await require_job(st, caller, job_id)
-    if not JobStatus(row["status"]).is_terminal and await _closed_orphan(st, row):
+    if not row.status.is_terminal and await _closed_orphan(st, row):
         row = await require_job(st, caller, job_id)
     return await load_job_response(st, row)
 
 
-async def _closed_orphan(st: AppState, row: Any) -> bool:
+async def _closed_orphan(st: AppState, row: JobRow) -> bool:
     """Close the row of a job whose workflow ended without recording it (terminated)."""
-    handle = st.temporal.get_workflow_handle(row["workflow_id"])
+    handle = st.temporal.get_workflow_handle(row.workflow_id)
     try:
         status = await workflow_status(handle)
     except RPCError:
         return False  # Temporal unreachable: the row stays as the workflow left it
-    return await close_orphaned_row(st.pool, str(row["id"]), status)
+    return await close_orphaned_row(st.pool, str(row.id), status)
 
 
-async def _cancel(st: AppState, caller: Caller, row: Any, reason: str) -> None:
-    if JobStatus(row["status"]).is_terminal:
+async def _cancel(st: AppState, caller: Caller, row: JobRow, reason: str) -> None:
+    if row.status.is_terminal:
         raise conflict(
-            "job_not_cancellable", f"job is already {row['status']} and cannot be cancelled"
+            "job_not_cancellable", f"job is already {row.status} and cannot be cancelled"
         )
-    handle = st.temporal.get_workflow_handle(row["workflow_id"])
+    handle = st.temporal.get_workflow_handle(row.workflow_id)
     try:
         # Temporal accepts a cancel request for a closed workflow and does nothing.
         running = (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
@@ -269,7 +266,7 @@ async def update_job(
     job_id: uuid.UUID, body: TrainingJobUpdate, caller: WriterDep, st: StateDep
 ) -> TrainingJobResponse:
     row = await require_job(st, caller, job_id)
-    if body.status is not None and body.status != JobStatus(row["status"]):
+    if body.status is not None and body.status != row.status:
         if body.status is not JobStatus.cancelled:
             raise ApiError(
                 400,
@@ -303,9 +300,9 @@ async def signal_cancel(
     job_id: uuid.UUID, body: CancelRequest, caller: WriterDep, st: StateDep
 ) -> dict[str, str]:
     row = await require_job(st, caller, job_id)
-    if JobStatus(row["status"]).is_terminal:
-        raise conflict("job_not_cancellable", f"job is already {row['status']}")
-    handle = st.temporal.get_workflow_handle(row["workflow_id"])
+    if row.status.is_terminal:
+        raise conflict("job_not_cancellable", f"job is already {row.status}")
+    handle = st.temporal.get_workflow_handle(row.workflow_id)
     try:
         await handle.signal("cancel", body.model_copy(update={"requested_by": caller.subject}))
     except RPCError:

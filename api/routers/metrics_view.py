@@ -17,8 +17,8 @@ from api.json_body import StrictJSONRoute
 from api.routers.jobs import ERRORS, CallerDep, StateDep, require_job
 from api.state import AppState
 from api.training_curves import MEDIA_TYPES, Chart, ImageFormat, MetricPoint, draw
-from core.models import JobStatus
 from store.metrics import job_metric_rows
+from store.rows import JobRow
 
 router = APIRouter(prefix="/trainer/jobs", tags=["Training Jobs"], route_class=StrictJSONRoute)
 
@@ -51,27 +51,27 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def planned_steps(job: Any, recorded: int | None) -> int | None:
-    progress = job["progress"] or {}
+def planned_steps(job: JobRow, recorded: int | None) -> int | None:
+    progress = job.progress or {}
     return recorded or _int_or_none(progress.get("total_steps"))
 
 
-def planned_epochs(job: Any) -> int | None:
+def planned_epochs(job: JobRow) -> int | None:
     """`n_epochs` as configured; None when left to the provider (`auto`)."""
-    return _int_or_none((job["config"] or {}).get("n_epochs")) or None
+    return _int_or_none((job.config or {}).get("n_epochs")) or None
 
 
-def chart_for(job: Any, points: Sequence[MetricPoint], total_steps: int | None) -> Chart:
-    terminal = JobStatus(job["status"]).is_terminal
-    if job["provider_model_id"]:
-        details = [job["provider_model_id"], f"base {job['base_model']}"]
+def chart_for(job: JobRow, points: Sequence[MetricPoint], total_steps: int | None) -> Chart:
+    terminal = job.status.is_terminal
+    if job.provider_model_id:
+        details = [job.provider_model_id, f"base {job.base_model}"]
     else:
         missing = "no fine-tuned model" if terminal else "not fine-tuned yet"
-        details = [f"{job['base_model']} ({missing})"]
-    details.append(f"{len(points)} of {total_steps} steps" if total_steps else job["status"])
+        details = [f"{job.base_model} ({missing})"]
+    details.append(f"{len(points)} of {total_steps} steps" if total_steps else job.status)
     return Chart(
         empty_message="No training metrics recorded" + ("" if terminal else " yet"),
-        title=job["name"],
+        title=job.name,
         subtitle="  ·  ".join(details),
         points=points,
         total_steps=total_steps,

@@ -19,12 +19,8 @@ from api.schemas import PromotionRequest, PromotionResponse
 from api.state import AppState, app_state
 from core.models import JobStatus
 from core.steps import PromoteInput
-from store.repository import (
-    get_promotion,
-    latest_evaluation,
-    latest_promotion,
-    requested_promotion,
-)
+from store.evaluations import latest_evaluation
+from store.promotions import latest_promotion, load_promotion, requested_promotion
 from workflows.failures import describe_failure
 from workflows.promotion import PromotionWorkflow, promotion_workflow_id
 
@@ -57,11 +53,11 @@ async def promote(
 ) -> PromotionResponse:
     body = body or PromotionRequest()
     job = await require_job(st, caller, job_id)
-    if job["status"] not in PROMOTABLE_STATUSES or not job["provider_model_id"]:
+    if job.status not in PROMOTABLE_STATUSES or not job.provider_model_id:
         raise ApiError(
             400,
             "job_not_promotable",
-            f"job is {job['status']}; only a completed job with a fine-tuned model can be promoted",
+            f"job is {job.status}; only a completed job with a fine-tuned model can be promoted",
         )
     if body.force and not caller.is_admin:
         raise ApiError(403, "force_forbidden", "force promotion needs the trainer:admin role")
@@ -69,11 +65,11 @@ async def promote(
     if not body.force:
         if evaluation is None:
             raise ApiError(400, "not_evaluated", "the job has no evaluation; evaluate it first")
-        if not evaluation["passed"]:
+        if not evaluation.passed:
             raise ApiError(
                 400,
                 "evaluation_not_passed",
-                f"latest evaluation is {evaluation['status']}; promote with force=true "
+                f"latest evaluation is {evaluation.status}; promote with force=true "
                 "(admin) to override",
             )
     metadata: dict[str, Any] = {**body.metadata, "requested_by": caller.subject}
@@ -85,19 +81,19 @@ async def promote(
         {
             "id": str(uuid.uuid4()),
             "job_id": str(job_id),
-            "evaluation_id": str(evaluation["id"]) if evaluation else None,
-            "tenant_id": job["tenant_id"],
+            "evaluation_id": str(evaluation.id) if evaluation else None,
+            "tenant_id": job.tenant_id,
             "forced": body.force,
             "metadata": metadata,
         },
     )
-    promotion_id = str(row["id"])
+    promotion_id = str(row.id)
     handle = await st.temporal.start_workflow(
         PromotionWorkflow.run,
         PromoteInput(
             promotion_id=promotion_id,
             job_id=str(job_id),
-            evaluation_id=str(evaluation["id"]) if evaluation else None,
+            evaluation_id=str(evaluation.id) if evaluation else None,
             force=body.force,
             metadata=metadata,
         ),
@@ -105,7 +101,7 @@ async def promote(
         task_queue=st.settings.temporal_task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        static_summary=f"promotion of {job['name']} · {job['tenant_id']}",
+        static_summary=f"promotion of {job.name} · {job.tenant_id}",
     )
     try:
         await asyncio.wait_for(handle.result(), SYNC_WAIT_SECONDS)
@@ -113,9 +109,9 @@ async def promote(
         response.status_code = status.HTTP_202_ACCEPTED
     except WorkflowFailureError as err:
         raise ApiError(502, "promotion_failed", describe_failure(err.cause)[1]) from None
-    row = await get_promotion(st.pool, promotion_id)
-    assert row is not None
-    return promotion_response(row)
+    promotion = await load_promotion(st.pool, promotion_id)
+    assert promotion is not None
+    return promotion_response(promotion)
 
 
 @router.get(
@@ -127,18 +123,18 @@ async def model_card(job_id: uuid.UUID, caller: CallerDep, st: StateDep) -> dict
     job = await require_job(st, caller, job_id)
     evaluation = await latest_evaluation(st.pool, str(job_id))
     promotion = await latest_promotion(st.pool, str(job_id))
-    validation = job["validation_report"] or {}
+    validation = job.validation_report or {}
     return {
-        "job_id": str(job["id"]),
-        "name": job["name"],
-        "tenant_id": job["tenant_id"],
-        "base_model": job["base_model"],
-        "fine_tuned_model": job["provider_model_id"],
-        "training_tokens": job["training_tokens"],
-        "datasheet": job["datasheet"],
+        "job_id": str(job.id),
+        "name": job.name,
+        "tenant_id": job.tenant_id,
+        "base_model": job.base_model,
+        "fine_tuned_model": job.provider_model_id,
+        "training_tokens": job.training_tokens,
+        "datasheet": job.datasheet,
         "dataset_stats": (validation.get("dataset") or {}).get("stats"),
         "evaluation": (
-            evaluation_brief(evaluation).model_dump() | {"results": evaluation["results"]}
+            evaluation_brief(evaluation).model_dump() | {"results": evaluation.results}
             if evaluation
             else None
         ),
