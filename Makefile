@@ -9,6 +9,8 @@ BIN := $(VENV)/bin
 # Touched after a successful install; pyproject.toml newer than this means reinstall.
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Flags for `make demo` / `make dev`, e.g. STACK_ARGS='--api-port 9000' (or STACK_* variables).
+STACK_ARGS ?=
 
 .PHONY: help venv demo dev test lint openapi bench clean
 
@@ -30,10 +32,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m scripts.stack demo
+	$(BIN)/python -m scripts.stack demo $(STACK_ARGS)
 
 dev: $(STAMP)
-	$(BIN)/python -m scripts.stack dev
+	$(BIN)/python -m scripts.stack dev $(STACK_ARGS)
 
 # pytest exits 5 when it collected nothing; treat that, and a run with nothing passed,
 # as a failure.
