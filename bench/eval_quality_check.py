@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,6 +40,7 @@ from core.evaluation import (  # noqa: E402
     Thresholds,
 )
 from core.evaluation_suites import Suite, list_builtin_suites, load_builtin_suite  # noqa: E402
+from scripts.stack import emulator_process  # noqa: E402
 
 DATASETS = {
     "good": ROOT / "examples/datasets/tutor-k12-good.jsonl",
@@ -201,23 +201,6 @@ async def fault_check(client: AsyncOpenAI, args: argparse.Namespace, model: str)
     return problems
 
 
-def spawn_emulator(port: int) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, OPENAI_EMULATOR_SECONDS_PER_STEP="0.01")
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "emulators.openai_emulator",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-
-
 async def wait_ready(client: AsyncOpenAI, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -331,15 +314,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+async def run_with_emulator(args: argparse.Namespace) -> int:
+    """`main`, with an emulator of its own on `--port` when asked for one."""
+    if not args.spawn_emulator:
+        return await main(args)
+    env = {"OPENAI_EMULATOR_SECONDS_PER_STEP": "0.01"}
+    async with emulator_process("emulators.openai_emulator", port=args.port, env=env):
+        return await main(args)
+
+
 def run(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    emulator = spawn_emulator(args.port) if args.spawn_emulator else None
-    try:
-        return asyncio.run(main(args))
-    finally:
-        if emulator is not None:
-            emulator.terminate()
-            emulator.wait(timeout=10)
+    return asyncio.run(run_with_emulator(parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -29,8 +29,6 @@ import argparse
 import asyncio
 import os
 import platform
-import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -38,9 +36,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import httpx
 from openai import AsyncOpenAI
 
@@ -52,6 +48,7 @@ from activities.evaluation.harness import SuiteRun, run_suite  # noqa: E402
 from activities.evaluation.ratelimit import RateLimitGate  # noqa: E402
 from core.db import open_database  # noqa: E402
 from core.evaluation_suites import Suite, suite_from_dict  # noqa: E402
+from scripts.stack import EmulatorProcess, fresh_database  # noqa: E402
 from store.completion_cache import PgCompletionCache  # noqa: E402
 
 MODEL = "gpt-4o-mini-2024-07-18"
@@ -106,21 +103,6 @@ def build_suite(samples: int, judge: bool, tag: str) -> Suite:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def spawn_emulator(port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "emulators.openai_emulator", "--port", str(port),
-         "--log-level", "warning"],
-        cwd=ROOT,
-        env=dict(os.environ),
-    )  # fmt: skip
-
-
 async def wait_ready(admin: httpx.AsyncClient, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -139,19 +121,12 @@ async def response_cache(postgres: str | None) -> AsyncIterator[CompletionCache]
     if postgres is None:
         yield MemoryCache()
         return
-    parts = urlsplit(postgres)
-    name = f"eval_speed_{os.getpid()}"
-    admin = await asyncpg.connect(urlunsplit(parts._replace(path="/postgres")))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        pool = await open_database(urlunsplit(parts._replace(path=f"/{name}")), max_size=10)
+    async with fresh_database(f"eval_speed_{os.getpid()}", postgres) as url:
+        pool = await open_database(url, max_size=10)
         try:
             yield PgCompletionCache(pool)
         finally:
             await pool.close()
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    finally:
-        await admin.close()
 
 
 async def chat_calls(admin: httpx.AsyncClient) -> int:
@@ -223,9 +198,10 @@ async def timed_run(
 
 
 async def main(args: argparse.Namespace) -> int:
-    port = args.port or free_port()
-    process = None if args.base_url else spawn_emulator(port)
-    base = args.base_url or f"http://127.0.0.1:{port}"
+    emulator = None if args.base_url else EmulatorProcess("emulators.openai_emulator", args.port)
+    if emulator is not None:
+        await emulator.start()
+    base = args.base_url or (emulator.url if emulator else "")
     try:
         async with httpx.AsyncClient(base_url=base, timeout=30) as admin:
             await wait_ready(admin)
@@ -265,9 +241,8 @@ async def main(args: argparse.Namespace) -> int:
             finally:
                 await client.close()
     finally:
-        if process is not None:
-            process.terminate()
-            process.wait(timeout=10)
+        if emulator is not None:
+            await emulator.stop()
 
     print(
         f"{args.samples} samples, concurrency {args.concurrency}, {args.latency:g} s per chat "

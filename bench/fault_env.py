@@ -1,5 +1,6 @@
 """The fault matrix's own stack (PostgreSQL, Temporal, emulators, API, workers) and the
-helpers its cases share."""
+helpers its cases share. Every server takes a free port, so the matrix runs beside a
+`make dev` or the test suite."""
 
 from __future__ import annotations
 
@@ -18,19 +19,17 @@ import asyncpg
 import httpx
 from pydantic import SecretStr
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.app import create_app
 from core.settings import Settings
+from scripts.stack import free_port, serve_app
 from tests.support.auth import TEST_JWT_SECRET, bearer
 from tests.support.crash import job_records
 from tests.support.fault_stack import EmulatorProcess, Postgres, TemporalServer, stop_quietly
 from tests.support.jobs import job_request, submit, wait_for_job
-from tests.support.servers import serve_app
 from tests.support.workers import WorkerProcesses
 
 REPO = Path(__file__).resolve().parents[1]
-PG_PORT, TEMPORAL_PORT, OPENAI_PORT, REGISTRY_PORT, API_PORT = 55432, 7300, 7310, 7311, 7320
 FAST_TRAINING = {
     "OPENAI_EMULATOR_SECONDS_PER_STEP": "0.02",
     "OPENAI_EMULATOR_VALIDATION_SECONDS": "0.05",
@@ -64,13 +63,13 @@ class Stack:
 
     def __post_init__(self) -> None:
         self.workers = WorkerProcesses(log=self.root / "workers.log")
-        self.pg = Postgres(self.root / "pg", PG_PORT)
-        self.temporal = TemporalServer(self.root / "temporal", TEMPORAL_PORT)
+        self.pg = Postgres(self.root / "pg", free_port())
+        self.temporal = TemporalServer(self.root / "temporal", free_port())
         self.openai = EmulatorProcess(
-            "emulators.openai_emulator", OPENAI_PORT, FAST_TRAINING, log=self.root / "openai.log"
+            "emulators.openai_emulator", env=FAST_TRAINING, log=self.root / "openai.log"
         )
         self.registry = EmulatorProcess(
-            "emulators.registry_emulator", REGISTRY_PORT, log=self.root / "registry.log"
+            "emulators.registry_emulator", log=self.root / "registry.log"
         )
         datasets = self.root / "datasets"
         shutil.copytree(REPO / "examples" / "datasets", datasets)
@@ -111,15 +110,12 @@ async def running_stack(args: argparse.Namespace) -> AsyncIterator[tuple[Stack, 
     ok = False
     try:
         await stack.pg.start()
-        await stack.temporal.start()
+        stack.client = await stack.temporal.start()
         await stack.openai.start()
         await stack.registry.start()
-        stack.client = await Client.connect(
-            stack.temporal.address, data_converter=pydantic_data_converter
-        )
         headers = bearer(None, ["trainer:admin"], subject="fault-matrix")
         async with (
-            serve_app(create_app(stack.settings), port=API_PORT) as url,
+            serve_app(create_app(stack.settings)) as url,
             httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as api,
         ):
             yield stack, api

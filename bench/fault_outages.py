@@ -22,10 +22,10 @@ from tests.support.crash import (
     activity_attempts,
     check_completed,
     started_activities,
-    wait_until,
 )
 from tests.support.crash_steps import SMALL_EVAL
 from tests.support.jobs import job_request, submit, wait_for_job
+from tests.support.waiting import wait_for
 
 EVENTS = "SELECT count(*) FROM job_events WHERE job_id = $1"
 
@@ -94,7 +94,7 @@ async def postgres_restart(stack: Stack, api: httpx.AsyncClient) -> CaseResult:
         async def events_recorded_again() -> bool:
             return await count_rows(stack, EVENTS, job_id) > events_before
 
-        await wait_until(events_recorded_again, "the wait step recording events again")
+        await wait_for(events_recorded_again, 90, what="the wait step recording events again")
         resumed = time.monotonic()
         job = await wait_for_job(api, job_id, timeout=300)
         ended = time.monotonic()
@@ -152,7 +152,7 @@ async def registry_down(stack: Stack, api: httpx.AsyncClient) -> CaseResult:
             )
         )
 
-    await wait_until(promotion_failing, "promotion against the down registry", timeout=120)
+    await wait_for(promotion_failing, 120, what="promotion against the down registry")
     left = stack.args.registry_down_seconds - (time.monotonic() - stopped)
     await asyncio.sleep(max(0.0, left))
     await stack.registry.start()

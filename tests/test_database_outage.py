@@ -14,9 +14,9 @@ import pytest
 from api.app import create_app
 from core.settings import Settings
 from tests.conftest import ADMIN_HEADERS
-from tests.support.crash import wait_until
 from tests.support.fault_stack import Postgres
 from tests.support.servers import free_port, serve_app
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("pg_ctl") or glob.glob("/usr/lib/postgresql/*/bin/pg_ctl")),
@@ -47,7 +47,7 @@ async def test_api_answers_503_while_postgres_is_down_and_recovers(settings: Set
             async def answers() -> bool:
                 return (await api.get("/trainer/jobs")).status_code == 200
 
-            await wait_until(answers, "the API answering again", timeout=30)
+            await wait_for(answers, 30, what="the API answering again")
     finally:
         if (postgres.data / "postmaster.pid").exists():
             await postgres.stop("immediate")

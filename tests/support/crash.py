@@ -5,7 +5,6 @@ Shared by tests/test_worker_crash.py and bench/fault_matrix.py.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,20 +41,6 @@ async def activity_holders(client: Client, job_id: str, activity_type: str) -> s
         if pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
         and pending.activity_type.name == activity_type
     }
-
-
-async def wait_until(
-    predicate: Any, what: str, timeout: float = 90.0, interval: float = 0.1
-) -> Any:
-    """Poll an async predicate until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what}: not seen within {timeout}s")
-        await asyncio.sleep(interval)
 
 
 async def forget_dead_worker(client: Client, job_id: str) -> None:

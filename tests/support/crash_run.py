@@ -22,10 +22,10 @@ from tests.support.crash import (
     forget_dead_worker,
     job_records,
     started_activities,
-    wait_until,
 )
 from tests.support.crash_steps import CrashContext, CrashStep
 from tests.support.jobs import job_request, submit, wait_for_job
+from tests.support.waiting import wait_for
 
 StartWorker = Callable[[dict[str, str]], Awaitable[asyncio.subprocess.Process]]
 
@@ -75,7 +75,7 @@ async def run_crash_case(
                 return False
             return (await started_activities(temporal_client, job_id)).get(step.activity) == 1
 
-        await wait_until(in_flight, f"{step.activity} holding a request", timeout=timeout)
+        await wait_for(in_flight, timeout, what=f"{step.activity} holding a request")
         victim = workers[0]
         if standby:
             holders = await activity_holders(temporal_client, job_id, step.activity)
