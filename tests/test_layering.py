@@ -64,3 +64,15 @@ def test_layer_imports_run_one_way(layer: str) -> None:
     assert not violations, (
         f"{layer}/ must not import {', '.join(sorted(FORBIDDEN[layer]))}:\n" + "\n".join(violations)
     )
+
+
+def test_routers_share_only_api_deps() -> None:
+    """One route file per resource: what routers share lives in api/deps.py, so no router
+    imports another."""
+    found = [
+        f"{path.relative_to(REPO)}:{line} imports {module}"
+        for path in sorted((REPO / "api" / "routers").glob("*.py"))
+        for line, module in _imported_modules(path)
+        if module.startswith("api.routers.") or module == "api.routers"
+    ]
+    assert not found, "\n".join(found)

@@ -7,25 +7,21 @@ workflow accepted the decision (a job not waiting for one answers 409).
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from api.auth import WRITE, Caller, require
+from api.auth import Caller
+from api.deps import ERRORS, StateDep, WriterDep, require_job
 from api.errors import ApiError, conflict
 from api.json_body import StrictJSONRoute
-from api.routers.jobs import ERRORS, require_job
-from api.state import AppState, app_state
+from api.state import AppState
 from core.models import ApprovalDecision, JobState
 from core.text import Note, ShortText
 
 router = APIRouter(prefix="/trainer/jobs", tags=["Promotion"], route_class=StrictJSONRoute)
-
-WriterDep = Annotated[Caller, Depends(require(WRITE))]
-StateDep = Annotated[AppState, Depends(app_state)]
 
 
 class ApprovalRequest(BaseModel):

@@ -6,16 +6,14 @@ import uuid
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from temporalio.client import WorkflowFailureError
 
-from api.auth import READ, Caller, require
+from api.deps import ERRORS, CallerDep, StateDep
 from api.errors import ApiError
 from api.json_body import StrictJSONRoute
-from api.routers.jobs import ERRORS
-from api.state import AppState, app_state
 from core.dataset_uri import DatasetUriError, check_uri_syntax
 from core.json_types import IntegerOnly
 from core.models import TrainingMethod
@@ -26,8 +24,6 @@ from workflows.failures import describe_failure
 
 router = APIRouter(prefix="/trainer/datasets", tags=["Training Jobs"], route_class=StrictJSONRoute)
 
-CallerDep = Annotated[Caller, Depends(require(READ))]
-StateDep = Annotated[AppState, Depends(app_state)]
 
 # Refusals that mean "not allowed to read it" rather than "it is wrong".
 FORBIDDEN_CODES = {"dataset_access_denied"}

@@ -6,16 +6,16 @@ import json
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Query, status
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError
 
-from api.auth import READ, WRITE, Caller, require
+from api.auth import Caller
+from api.deps import ERRORS, CallerDep, StateDep, WriterDep, require_job
 from api.errors import ApiError, conflict, not_found
 from api.json_body import StrictJSONRoute
 from api.mapping import evaluation_response, sample_response
-from api.routers.jobs import ERRORS, require_job
 from api.schemas import (
     EvaluationCreate,
     EvaluationList,
@@ -23,7 +23,7 @@ from api.schemas import (
     EvaluationSampleList,
     HarnessConfig,
 )
-from api.state import AppState, app_state
+from api.state import AppState
 from core.bounds import MAX_LIST_OFFSET
 from core.custom_suite_checks import check_custom_tests
 from core.models import EvaluationStatus, JobStatus
@@ -42,10 +42,6 @@ from store.samples import list_samples
 from workflows.evaluation import EvaluationWorkflow
 
 router = APIRouter(tags=["Evaluation"], route_class=StrictJSONRoute)
-
-CallerDep = Annotated[Caller, Depends(require(READ))]
-WriterDep = Annotated[Caller, Depends(require(WRITE))]
-StateDep = Annotated[AppState, Depends(app_state)]
 
 
 def check_harness_config(config: HarnessConfig) -> None:

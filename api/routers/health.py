@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from api.auth import READ, Caller, require
+from api.auth import Caller
+from api.deps import CallerDep, StateDep
 from api.json_body import StrictJSONRoute
 from api.schemas import (
     BaseModelUsage,
@@ -19,15 +20,13 @@ from api.schemas import (
     ServiceStats,
     TenantUsage,
 )
-from api.state import AppState, app_state
+from api.state import AppState
 from core.bounds import UtcConvertibleDatetime
 from core.json_types import DateTimeText
 from store.repository import service_stats, usage_breakdown
 
 router = APIRouter(tags=["Health"], route_class=StrictJSONRoute)
 
-StateDep = Annotated[AppState, Depends(app_state)]
-CallerDep = Annotated[Caller, Depends(require(READ))]
 SinceQuery = Annotated[
     Annotated[UtcConvertibleDatetime, DateTimeText] | None,
     Query(

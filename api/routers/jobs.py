@@ -7,24 +7,24 @@ import json
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from api.auth import READ, WRITE, Caller, require
-from api.errors import ApiError, conflict, not_found
+from api.auth import Caller
+from api.deps import ERRORS, CallerDep, StateDep, WriterDep, require_job
+from api.errors import ApiError, conflict
 from api.json_body import StrictJSONRoute
 from api.mapping import event_response, job_response, temporal_run_url
 from api.orphans import close_orphaned_row, workflow_status
 from api.schemas import (
-    ErrorResponse,
     JobEventList,
     TrainingJobCreate,
     TrainingJobList,
     TrainingJobResponse,
     TrainingJobUpdate,
 )
-from api.state import AppState, app_state
+from api.state import AppState
 from api.workflow_starts import start_training, step_timeouts
 from core.bounds import MAX_LIST_OFFSET
 from core.dataset_uri import DatasetUriError, check_uri_syntax, redact_uri
@@ -43,13 +43,6 @@ router = APIRouter(prefix="/trainer/jobs", tags=["Training Jobs"], route_class=S
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c0b8e-2a51-4d8e-9a43-5b0d3c1f7e21")
 SUPPORTED_PROVIDERS = {Provider.openai}
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 403, 404, 409, 422, 503)
-}
-
-CallerDep = Annotated[Caller, Depends(require(READ))]
-WriterDep = Annotated[Caller, Depends(require(WRITE))]
-StateDep = Annotated[AppState, Depends(app_state)]
 
 
 async def load_job_response(st: AppState, row: JobRow) -> TrainingJobResponse:
@@ -62,13 +55,6 @@ async def load_job_response(st: AppState, row: JobRow) -> TrainingJobResponse:
             st.settings.temporal_ui_url, st.settings.temporal_namespace, row.workflow_id
         ),
     )
-
-
-async def require_job(st: AppState, caller: Caller, job_id: uuid.UUID) -> JobRow:
-    row = await get_job(st.pool, str(job_id), caller.tenant_filter())
-    if row is None:
-        raise not_found("training job")
-    return row
 
 
 def _request_fingerprint(body: TrainingJobCreate) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from api.auth import Caller
+from api.deps import ERRORS, CallerDep, StateDep, require_job
 from api.json_body import StrictJSONRoute
-from api.routers.jobs import ERRORS, CallerDep, StateDep, require_job
 from api.state import AppState
 from api.training_curves import MEDIA_TYPES, Chart, ImageFormat, MetricPoint, draw
 from store.metrics import job_metric_rows

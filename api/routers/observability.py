@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
+from api.deps import StateDep
 from api.json_body import StrictJSONRoute
-from api.state import AppState, app_state
+from api.state import AppState
 from core.metrics import SnapshotCollector, stage_families
 from core.models import JobStage
 from store.repository import jobs_by_stage
@@ -23,7 +23,6 @@ from store.repository import jobs_by_stage
 router = APIRouter(tags=["Health"], route_class=StrictJSONRoute)
 log = logging.getLogger("api.metrics")
 
-StateDep = Annotated[AppState, Depends(app_state)]
 STAGE_QUERY_TIMEOUT_SECONDS = 3.0
 UNFINISHED_STAGES = [stage.value for stage in JobStage if stage is not JobStage.done]
 

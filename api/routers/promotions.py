@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Response, status
 from temporalio.client import WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from api.auth import READ, WRITE, Caller, require
+from api.deps import ERRORS, CallerDep, StateDep, WriterDep, require_job
 from api.errors import ApiError
 from api.json_body import StrictJSONRoute
 from api.mapping import evaluation_brief, promotion_response
-from api.routers.jobs import ERRORS, require_job
 from api.schemas import PromotionRequest, PromotionResponse
-from api.state import AppState, app_state
 from core.models import JobStatus
 from core.steps import PromoteInput
 from store.evaluations import latest_evaluation
@@ -26,9 +24,6 @@ from workflows.promotion import PromotionWorkflow, promotion_workflow_id
 
 router = APIRouter(tags=["Promotion"], route_class=StrictJSONRoute)
 
-CallerDep = Annotated[Caller, Depends(require(READ))]
-WriterDep = Annotated[Caller, Depends(require(WRITE))]
-StateDep = Annotated[AppState, Depends(app_state)]
 
 # A job that failed only after training (its promotion, say) still has a model to promote.
 PROMOTABLE_STATUSES = frozenset({JobStatus.completed.value, JobStatus.failed.value})
