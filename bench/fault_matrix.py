@@ -5,9 +5,9 @@ running job, the registry down; each on a stack of its own, with timings.
     python -m bench.fault_matrix --cases crash-wait,postgres-restart
     python -m bench.fault_matrix --registry-down-seconds 600   # the full ten minutes
 
-Nothing shared is touched: PostgreSQL is a fresh cluster (initdb) on 127.0.0.1:55432, the
-Temporal dev server runs on 7300-7302 with its SQLite store in a temporary folder, the
-emulators on 7310/7311 and the API on 7320. Results: bench/README-faults.md.
+Nothing shared is touched: PostgreSQL is a fresh cluster (initdb), the Temporal dev server
+keeps its SQLite store in a temporary folder, and every server (those two, the emulators,
+the API) takes a free port (scripts.stack). Results: bench/README-faults.md.
 """
 
 from __future__ import annotations
