@@ -198,7 +198,10 @@ def fault_routes(faults: FaultRegistry, reject: Reject, created_status: int) -> 
     """The `/_emulator/faults` control routes over one emulator's rules."""
     router = APIRouter(prefix=f"{CONTROL_PREFIX}/faults", tags=["emulator"])
 
-    @router.post("", status_code=created_status)
+    # The body is parsed here (so a bad rule is the emulator's own 400), and documented here.
+    body_schema = {"content": {"application/json": {"schema": FaultSpec.model_json_schema()}}}
+
+    @router.post("", status_code=created_status, openapi_extra={"requestBody": body_schema})
     async def add_fault(request: Request) -> dict[str, Any]:
         try:
             body = json.loads(await request.body() or b"{}")
