@@ -14,11 +14,12 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.bookkeeping import BookkeepingActivities
+from activities.datasets.activities import DatasetActivities
 from activities.deps import ActivityDeps
 from activities.evaluation.activities import EvaluationActivities
 from activities.log_context import ActivityLogContext
 from activities.promotion import PromotionActivities
-from activities.training import TrainingActivities
+from activities.providers.activities import ProviderActivities
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
 from workflows.connection import connect
@@ -31,22 +32,24 @@ WORKFLOWS = [TrainingJobWorkflow, EvaluationWorkflow, PromotionWorkflow, Dataset
 
 
 def activities_for(deps: ActivityDeps) -> list[Callable[..., Any]]:
-    training = TrainingActivities(deps)
+    datasets = DatasetActivities(deps)
+    providers = ProviderActivities(deps)
     evaluation = EvaluationActivities(deps)
     promotion = PromotionActivities(deps)
     bookkeeping = BookkeepingActivities(deps)
     return [
-        training.validate_dataset,
-        training.inspect_dataset,
-        training.launch_fine_tune,
-        training.wait_for_fine_tune,
-        training.cancel_fine_tune,
-        training.set_job_stage,
-        training.finish_job,
+        datasets.validate_dataset,
+        datasets.inspect_dataset,
+        providers.launch_fine_tune,
+        providers.wait_for_fine_tune,
+        providers.cancel_fine_tune,
         evaluation.start_evaluation,
+        evaluation.grade_small_evaluation,
         evaluation.run_evaluation_suite,
         evaluation.finish_evaluation,
         promotion.promote_model,
+        bookkeeping.record_job_status,
+        bookkeeping.finish_job,
         bookkeeping.force_finish_job,
         bookkeeping.fail_evaluation_record,
         bookkeeping.fail_promotion_record,

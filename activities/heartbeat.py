@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import Awaitable, Callable
-from typing import ParamSpec, TypeVar
+from contextvars import ContextVar
+from typing import Any, ParamSpec, TypeVar
 
 from temporalio import activity
 
@@ -19,10 +20,23 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-async def _beat(interval: float) -> None:
+# The details this attempt's beats carry; each beat would otherwise clear them.
+_details: ContextVar[list[Any] | None] = ContextVar("heartbeat_details", default=None)
+
+
+async def _beat(interval: float, details: list[Any]) -> None:
     while True:
-        activity.heartbeat()
+        activity.heartbeat(*details)
         await asyncio.sleep(interval)
+
+
+def keep_heartbeat_details(*details: Any) -> None:
+    """Heartbeat `details` now and with every later beat: a retried attempt of the step
+    reads them back from `activity.info().heartbeat_details`."""
+    held = _details.get()
+    if held is not None:
+        held[:] = details
+    activity.heartbeat(*details)
 
 
 def heartbeating(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
@@ -36,10 +50,13 @@ def heartbeating(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         timeout = activity.info().heartbeat_timeout
         if not timeout:
             return await fn(*args, **kwargs)
-        beats = asyncio.create_task(_beat(max(timeout.total_seconds() / 3, 0.1)))
+        details = list(activity.info().heartbeat_details)  # an earlier attempt's, kept
+        token = _details.set(details)
+        beats = asyncio.create_task(_beat(max(timeout.total_seconds() / 3, 0.1), details))
         try:
             return await fn(*args, **kwargs)
         finally:
+            _details.reset(token)
             beats.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beats

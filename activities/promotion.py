@@ -22,7 +22,7 @@ from activities.registry.client import Binding, Model, Version
 from activities.registry.errors import RegistryClientError, RegistryUnavailable
 from activities.registry.model_lock import registry_model_lock
 from core.metrics import timed_step
-from core.models import JobStage, JobStatus
+from core.models import JobStatus
 from core.steps import PromoteInput, PromotionOutcome
 from store import evaluations, jobs, promotions, samples
 from store.rows import EvaluationRow
@@ -115,13 +115,6 @@ class PromotionActivities:
     @activity.defn(name="promote_model")
     @timed_step
     async def promote_model(self, req: PromoteInput) -> PromotionOutcome:
-        outcome = await self._promote(req)
-        if req.complete_job:
-            # The job's last step records its end itself: no extra bookkeeping activity.
-            await jobs.finish(self._deps.pool, req.job_id, JobStatus.completed)
-        return outcome
-
-    async def _promote(self, req: PromoteInput) -> PromotionOutcome:
         pool = self._deps.pool
         job = await jobs.load_job(pool, req.job_id)
         evaluation = (
@@ -175,7 +168,6 @@ class PromotionActivities:
             )
             return PromotionOutcome(promotion_id=req.promotion_id, promoted=False, reason=refusal)
 
-        await jobs.set_stage(pool, req.job_id, JobStage.promoting)
         reason = str(
             req.metadata.get("promotion_reason")
             or ("forced promotion" if req.force else "passed all evaluation thresholds")

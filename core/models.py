@@ -1,8 +1,8 @@
 """Domain types shared by the API, the workflows and the activities (no I/O here).
 
 Enums and field names follow the REST contract (`docs/api/rest/model-trainer.yaml`).
-Workflow payloads carry ids and summaries only: datasets, datasheets and per-sample
-results live in PostgreSQL.
+Workflow payloads carry what each step needs (the job's request, ids and summaries), never
+secrets: dataset contents and per-sample results live in PostgreSQL or the dataset store.
 """
 
 from __future__ import annotations
@@ -195,11 +195,18 @@ class StepTimeouts(BaseModel):
 
 
 class TrainingJobInput(BaseModel):
+    """What the job's steps need, as the API accepted it; never secrets or dataset bytes."""
+
     job_id: str
     tenant_id: str
     name: str
     provider: Provider
     base_model: str
+    dataset_uri: str
+    config: TrainingConfig = Field(default_factory=TrainingConfig)
+    # The datasheet and the policy's restrictions as stored with the job (JSON).
+    datasheet: dict[str, Any] | None = None
+    restrictions: dict[str, Any] = Field(default_factory=dict)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     weights: ScoreWeights = Field(default_factory=ScoreWeights)
     require_approval: bool = False

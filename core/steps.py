@@ -1,4 +1,4 @@
-"""Inputs and results of the workflow steps (activities): ids and summaries only."""
+"""Inputs and results of the workflow steps (activities): what each step needs, and summaries."""
 
 from __future__ import annotations
 
@@ -6,12 +6,25 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from core.evaluation import EvaluationSummary, ScoreWeights, SuiteCategory, SuiteScore, Thresholds
-from core.models import JobStage, JobStatus, TrainingProgress
+from core.evaluation import ScoreWeights, SuiteCategory, SuiteScore, Thresholds
+from core.models import JobStage, JobStatus, Provider, TrainingConfig, TrainingProgress
 
 
 class JobRef(BaseModel):
     job_id: str
+
+
+class ValidateInput(BaseModel):
+    """What the validate step checks: the job's dataset, datasheet, config and base model."""
+
+    job_id: str
+    tenant_id: str
+    provider: Provider
+    base_model: str
+    dataset_uri: str
+    config: TrainingConfig = Field(default_factory=TrainingConfig)
+    datasheet: dict[str, Any] | None = None
+    restrictions: dict[str, Any] = Field(default_factory=dict)
 
 
 class ValidationSummary(BaseModel):
@@ -21,6 +34,16 @@ class ValidationSummary(BaseModel):
     base_model_shutdown_date: str | None = None
     estimated_cost_usd: float | None = None
     training_tokens_estimate: int | None = None
+    provider_file_id: str  # the validated bytes, uploaded: what launch trains on
+
+
+class LaunchInput(BaseModel):
+    job_id: str
+    tenant_id: str
+    provider: Provider
+    base_model: str
+    config: TrainingConfig = Field(default_factory=TrainingConfig)
+    training_file: str
 
 
 class LaunchResult(BaseModel):
@@ -31,6 +54,9 @@ class LaunchResult(BaseModel):
 
 class WaitInput(BaseModel):
     job_id: str
+    tenant_id: str
+    provider: Provider
+    base_model: str
     provider_job_id: str
     report_after_seconds: float = 60.0
 
@@ -43,6 +69,14 @@ class WaitResult(BaseModel):
     trained_tokens: int | None = None
     error_code: str | None = None
     error_message: str | None = None
+
+
+class CancelProviderInput(BaseModel):
+    """The provider job to cancel; without its id it is looked up by our job id."""
+
+    job_id: str
+    provider: Provider
+    provider_job_id: str | None = None
 
 
 class CancelProviderResult(BaseModel):
@@ -65,9 +99,11 @@ class StartEvaluationInput(BaseModel):
     harness_config: dict[str, Any] = Field(default_factory=dict)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     weights: ScoreWeights = Field(default_factory=ScoreWeights)
-    mark_job_evaluating: bool = False
-    # In the training workflow a failed evaluation ends the job: record that right away.
-    complete_job_unless_passed: bool = False
+    # The job's fine-tuned model, its base model (the baseline when the tenant has no
+    # champion) and its name (whose champion it is).
+    model: str
+    base_model: str
+    job_name: str
     # How long a silent (dead) worker may hold an evaluation step before it is retried.
     heartbeat_seconds: float = 120
 
@@ -79,8 +115,15 @@ class EvaluationPlan(BaseModel):
     concurrency: int
     timeout_seconds: float
     parallel: bool = True
-    # Set when the evaluation was small enough to grade inside the planning activity.
-    summary: EvaluationSummary | None = None
+    # Few enough model calls to grade in one activity rather than one per suite.
+    small: bool = False
+
+
+class GradeSmallInput(BaseModel):
+    """A small evaluation, graded in one activity: what it is, and its plan."""
+
+    start: StartEvaluationInput
+    plan: EvaluationPlan
 
 
 class SuiteTask(BaseModel):
@@ -99,8 +142,6 @@ class FinishEvaluationInput(BaseModel):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     weights: ScoreWeights = Field(default_factory=ScoreWeights)
     error_message: str | None = None
-    job_id: str | None = None
-    complete_job_unless_passed: bool = False
 
 
 class PromoteInput(BaseModel):
@@ -109,7 +150,6 @@ class PromoteInput(BaseModel):
     evaluation_id: str | None
     force: bool = False
     metadata: dict[str, Any] = Field(default_factory=dict)
-    complete_job: bool = False  # the training workflow's last step marks the job completed
 
 
 class PromotionOutcome(BaseModel):
@@ -128,13 +168,11 @@ class FinishJobInput(BaseModel):
     error_code: str | None = None
 
 
-class EvaluationOutcome(BaseModel):
-    evaluation_id: str
-    summary: EvaluationSummary
+class JobStatusInput(BaseModel):
+    """A status and stage the workflow has moved the job to (never its end)."""
 
-
-class StageInput(BaseModel):
     job_id: str
+    status: JobStatus
     stage: JobStage
 
 

@@ -232,6 +232,16 @@ async def record_training_result(
     )
 
 
+async def latest_metrics(pool: asyncpg.Pool, job_id: str) -> TrainingProgress:
+    """The latest recorded training step's metrics (all None before the first)."""
+    row = await pool.fetchrow(
+        "SELECT step, total_steps, train_loss, valid_loss, train_accuracy "
+        "FROM job_metrics WHERE job_id = $1 ORDER BY step DESC LIMIT 1",
+        job_id,
+    )
+    return TrainingProgress() if row is None else TrainingProgress.model_validate(dict(row))
+
+
 async def count_attempt(pool: asyncpg.Pool, job_id: str, attempt: int) -> None:
     """Keep `retryCount` as the highest activity attempt seen beyond the first."""
     await pool.execute(

@@ -11,6 +11,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.datasets.activities import DatasetActivities
     from core.steps import DatasetInspection, InspectDatasetInput
     from workflows.options import QUICK_RETRY
 
@@ -19,10 +20,9 @@ with workflow.unsafe.imports_passed_through():
 class DatasetCheckWorkflow:
     @workflow.run
     async def run(self, req: InspectDatasetInput) -> DatasetInspection:
-        return await workflow.execute_activity(
-            "inspect_dataset",
+        return await workflow.execute_activity_method(
+            DatasetActivities.inspect_dataset,
             req,
-            result_type=DatasetInspection,
             start_to_close_timeout=timedelta(minutes=5),
             retry_policy=QUICK_RETRY,
         )

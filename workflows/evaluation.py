@@ -10,10 +10,13 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
+    from activities.bookkeeping import BookkeepingActivities
+    from activities.evaluation.activities import EvaluationActivities
     from core.evaluation import EvaluationSummary, SuiteScore
     from core.steps import (
         EvaluationPlan,
         FinishEvaluationInput,
+        GradeSmallInput,
         RecordFailureInput,
         StartEvaluationInput,
         SuiteTask,
@@ -41,10 +44,9 @@ async def _run_suites(
         # harness_config.timeout bounds the whole evaluation, retries and queueing included:
         # a suite started late (parallel: false) gets only what is left.
         left = max(deadline - workflow.now(), timedelta(seconds=1))
-        return workflow.execute_activity(
-            "run_evaluation_suite",
+        return workflow.execute_activity_method(
+            EvaluationActivities.run_evaluation_suite,
             task,
-            result_type=SuiteScore,
             start_to_close_timeout=left,
             schedule_to_close_timeout=left,
             heartbeat_timeout=timedelta(seconds=start.heartbeat_seconds),
@@ -57,7 +59,8 @@ async def _run_suites(
 
 
 async def evaluate(start: StartEvaluationInput) -> EvaluationSummary:
-    """Plan, grade every suite for the candidate and the baseline, then summarise.
+    """Plan; grade every suite for the candidate and the baseline (a small evaluation in
+    one activity, a larger one an activity per suite and model); then summarise.
 
     However the evaluation stops (a step failing for good, a cancellation), its row is
     closed as `error` rather than left running.
@@ -67,8 +70,8 @@ async def evaluate(start: StartEvaluationInput) -> EvaluationSummary:
     except (Exception, asyncio.CancelledError) as err:
         stopped = is_cancelled_exception(err)
         message = "evaluation stopped: cancelled" if stopped else describe_failure(err)[1]
-        await workflow.execute_activity(
-            "fail_evaluation_record",
+        await workflow.execute_activity_method(
+            BookkeepingActivities.fail_evaluation_record,
             RecordFailureInput(record_id=start.evaluation_id, message=message),
             start_to_close_timeout=BOOKKEEPING_TIMEOUT,
             schedule_to_close_timeout=OUTAGE_BUDGET,
@@ -78,19 +81,31 @@ async def evaluate(start: StartEvaluationInput) -> EvaluationSummary:
 
 
 async def _evaluate(start: StartEvaluationInput) -> EvaluationSummary:
-    # Small evaluations are graded inside this activity, so it may take up to the
-    # harness timeout; large ones only plan here and fan out below.
-    harness_timeout = float(start.harness_config.get("timeout") or 600)
-    plan = await workflow.execute_activity(
-        "start_evaluation",
+    plan = await workflow.execute_activity_method(
+        EvaluationActivities.start_evaluation,
         start,
-        result_type=EvaluationPlan,
-        start_to_close_timeout=BOOKKEEPING_TIMEOUT + timedelta(seconds=harness_timeout),
+        start_to_close_timeout=BOOKKEEPING_TIMEOUT,
+        retry_policy=QUICK_RETRY,
+    )
+    if plan.small:
+        return await _grade_small(start, plan)
+    return await _grade_per_suite(start, plan)
+
+
+async def _grade_small(start: StartEvaluationInput, plan: EvaluationPlan) -> EvaluationSummary:
+    """Few model calls: one activity grades them all and summarises (fewer steps)."""
+    return await workflow.execute_activity_method(
+        EvaluationActivities.grade_small_evaluation,
+        GradeSmallInput(start=start, plan=plan),
+        # It may take up to the harness timeout; it stops itself there.
+        start_to_close_timeout=BOOKKEEPING_TIMEOUT + timedelta(seconds=plan.timeout_seconds),
         heartbeat_timeout=timedelta(seconds=start.heartbeat_seconds),
         retry_policy=QUICK_RETRY,
     )
-    if plan.summary is not None:
-        return plan.summary
+
+
+async def _grade_per_suite(start: StartEvaluationInput, plan: EvaluationPlan) -> EvaluationSummary:
+    """One activity per suite and model, so several workers share the evaluation."""
     error_message = None
     candidate: list[SuiteScore] = []
     baseline: list[SuiteScore] = []
@@ -111,8 +126,8 @@ async def _evaluate(start: StartEvaluationInput) -> EvaluationSummary:
     except ActivityError as err:
         # A suite that cannot run at all makes the evaluation `error`, not the job.
         error_message = describe_failure(err)[1]
-    return await workflow.execute_activity(
-        "finish_evaluation",
+    return await workflow.execute_activity_method(
+        EvaluationActivities.finish_evaluation,
         FinishEvaluationInput(
             evaluation_id=start.evaluation_id,
             suites=candidate,
@@ -120,10 +135,7 @@ async def _evaluate(start: StartEvaluationInput) -> EvaluationSummary:
             thresholds=start.thresholds,
             weights=start.weights,
             error_message=error_message,
-            job_id=start.job_id,
-            complete_job_unless_passed=start.complete_job_unless_passed,
         ),
-        result_type=EvaluationSummary,
         start_to_close_timeout=BOOKKEEPING_TIMEOUT,
         retry_policy=QUICK_RETRY,
     )

@@ -9,6 +9,8 @@ from temporalio import workflow
 from temporalio.exceptions import is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
+    from activities.bookkeeping import BookkeepingActivities
+    from activities.promotion import PromotionActivities
     from core.steps import PromoteInput, PromotionOutcome, RecordFailureInput
     from workflows.failures import describe_failure
     from workflows.options import BOOKKEEPING_TIMEOUT, OUTAGE_BUDGET, PATIENT_RETRY
@@ -19,10 +21,9 @@ class PromotionWorkflow:
     @workflow.run
     async def run(self, req: PromoteInput) -> PromotionOutcome:
         try:
-            return await workflow.execute_activity(
-                "promote_model",
+            return await workflow.execute_activity_method(
+                PromotionActivities.promote_model,
                 req,
-                result_type=PromotionOutcome,
                 start_to_close_timeout=timedelta(seconds=60),
                 schedule_to_close_timeout=OUTAGE_BUDGET,
                 retry_policy=PATIENT_RETRY,
@@ -31,8 +32,8 @@ class PromotionWorkflow:
             # The API inserted the row `in progress`: close it rather than leave it so.
             stopped = is_cancelled_exception(err)
             message = "promotion stopped: cancelled" if stopped else describe_failure(err)[1]
-            await workflow.execute_activity(
-                "fail_promotion_record",
+            await workflow.execute_activity_method(
+                BookkeepingActivities.fail_promotion_record,
                 RecordFailureInput(record_id=req.promotion_id, message=message),
                 start_to_close_timeout=BOOKKEEPING_TIMEOUT,
                 schedule_to_close_timeout=OUTAGE_BUDGET,

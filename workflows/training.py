@@ -1,8 +1,10 @@
 """TrainingJobWorkflow: validate -> launch -> wait -> evaluate -> (approve) -> promote.
 
-Deterministic: every side effect is an activity, and each activity writes its own step
-to the PostgreSQL projection. The live state is served by the `state` query; search
-attributes keep the Temporal UI's list filterable by tenant, status and model.
+Deterministic: every side effect is an activity, called by reference with the typed input
+it needs (from the job's request). The workflow owns the job's lifecycle: it moves the
+status and records the end in the PostgreSQL projection (workflows/job_end.py); each
+activity writes only the facts its step produces. The live state is served by the `state`
+query; search attributes keep the Temporal UI's list filterable by tenant, status and model.
 
 Every way out of a run records the job's end (a cancel or a failure is recorded even if a
 workflow cancellation arrives meanwhile), and a long wait for training continues as new
@@ -20,6 +22,10 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
+    from activities.datasets.activities import DatasetActivities
+    from activities.promotion import PromotionActivities
+    from activities.providers.activities import ProviderActivities
+    from core.evaluation import EvaluationSummary
     from core.models import (
         ApprovalDecision,
         CancelRequest,
@@ -29,25 +35,16 @@ with workflow.unsafe.imports_passed_through():
         ResumeState,
         TrainingJobInput,
     )
-    from core.steps import (
-        JobRef,
-        LaunchResult,
-        PromoteInput,
-        PromotionOutcome,
-        StageInput,
-        StartEvaluationInput,
-        ValidationSummary,
-        WaitInput,
-        WaitResult,
-    )
+    from core.steps import PromoteInput, ValidationSummary, WaitResult
     from core.text_sanitize import ERROR_MESSAGE_MAX_CHARS, safe_code, safe_optional_text
     from workflows import search_attributes as sa
     from workflows.details import render_details
     from workflows.evaluation import evaluate
     from workflows.failures import describe_failure
-    from workflows.job_end import cancel_provider_job, record_job_end
+    from workflows.job_end import cancel_provider_job, record_job_end, record_job_status
     from workflows.messages import NO_INPUT, read_cancel, read_decision, unsafe_decision_field
-    from workflows.options import BOOKKEEPING_TIMEOUT, OUTAGE_BUDGET, PATIENT_RETRY, QUICK_RETRY
+    from workflows.options import OUTAGE_BUDGET, PATIENT_RETRY, QUICK_RETRY
+    from workflows.step_inputs import evaluation_input, launch_input, validate_input, wait_input
 
 
 def workflow_id_for(job_id: str) -> str:
@@ -155,8 +152,29 @@ class TrainingJobWorkflow:
                     raise  # the run ends Canceled, its end recorded
                 self._pipeline.cancel()
 
+    async def _run_pipeline(self, inp: TrainingJobInput) -> None:
+        """validate -> launch -> wait -> evaluate -> (approve) -> promote.
+
+        The job's end (completed, failed or cancelled) is recorded by `_conclude`.
+        """
+        if inp.resume is None:
+            validation = await self._validate(inp)
+            provider_job_id = await self._launch(inp, validation)
+        else:  # a continued run: training is under way at the provider
+            provider_job_id = inp.resume.provider_job_id
+        fine_tuned_model = await self._wait_for_training(inp, provider_job_id)
+        summary = await self._evaluate(inp, fine_tuned_model)
+        if not summary.passed:
+            # Failing thresholds is an evaluation result, not a job failure.
+            self._state.promoted = False
+            return
+        approval = None
+        if inp.require_approval or self._costly:
+            approval = await self._await_approval(inp)
+        await self._promote(inp, approval)
+
     async def _conclude(self, inp: TrainingJobInput) -> JobState:
-        """Await the pipeline, then record how it ended, whatever that was."""
+        """Await the pipeline, then record how the job ended, whatever that was."""
         assert self._pipeline is not None
         try:
             await self._pipeline
@@ -172,120 +190,46 @@ class TrainingJobWorkflow:
             message = safe_optional_text(message, ERROR_MESSAGE_MAX_CHARS) or code
             await self._finish(JobStatus.failed, error_code=code, error_message=message)
             raise ApplicationError(message, type=code, non_retryable=True) from None
+        self._ending = True
+        await self._finish(JobStatus.completed)  # promoted or not
         return self._state
 
-    async def _run_pipeline(self, inp: TrainingJobInput) -> None:
-        if inp.resume is None:
-            provider_job_id = await self._validate_and_launch(inp)
-        else:
-            provider_job_id = inp.resume.provider_job_id
-        await self._train_and_promote(inp, provider_job_id)
+    # ---- the steps -----------------------------------------------------------------------
 
-    async def _validate_and_launch(self, inp: TrainingJobInput) -> str:
-        ref = JobRef(job_id=inp.job_id)
-        timeouts = inp.timeouts
-
-        self._set_status(JobStatus.validating, JobStage.validating)
-        validation = await workflow.execute_activity(
-            "validate_dataset",
-            ref,
-            result_type=ValidationSummary,
-            start_to_close_timeout=timedelta(seconds=timeouts.validate_seconds),
-            heartbeat_timeout=timedelta(seconds=timeouts.wait_heartbeat_seconds),
+    async def _validate(self, inp: TrainingJobInput) -> ValidationSummary:
+        await self._set_status(JobStatus.validating, JobStage.validating)
+        validation = await workflow.execute_activity_method(
+            DatasetActivities.validate_dataset,
+            validate_input(inp),
+            start_to_close_timeout=timedelta(seconds=inp.timeouts.validate_seconds),
+            heartbeat_timeout=timedelta(seconds=inp.timeouts.wait_heartbeat_seconds),
             retry_policy=QUICK_RETRY,
         )
-
         limit = inp.approval_above_cost_usd
         cost = validation.estimated_cost_usd
         self._costly = limit is not None and cost is not None and cost > limit
-        self._set_status(JobStatus.training, JobStage.queued_at_provider)
-        launch = await workflow.execute_activity(
-            "launch_fine_tune",
-            ref,
-            result_type=LaunchResult,
-            start_to_close_timeout=timedelta(seconds=timeouts.launch_seconds),
+        return validation
+
+    async def _launch(self, inp: TrainingJobInput, validation: ValidationSummary) -> str:
+        await self._set_status(JobStatus.training, JobStage.queued_at_provider)
+        launch = await workflow.execute_activity_method(
+            ProviderActivities.launch_fine_tune,
+            launch_input(inp, validation.provider_file_id),
+            start_to_close_timeout=timedelta(seconds=inp.timeouts.launch_seconds),
             schedule_to_close_timeout=OUTAGE_BUDGET,
             retry_policy=PATIENT_RETRY,
         )
         self._state.provider_job_id = launch.provider_job_id
-        self._state.stage = JobStage.queued_at_provider
         return launch.provider_job_id
 
-    async def _train_and_promote(self, inp: TrainingJobInput, provider_job_id: str) -> None:
-        timeouts = inp.timeouts
-        result = await self._wait_for_training(inp, provider_job_id)
-        if result.provider_status != "succeeded" or not result.fine_tuned_model:
-            raise ApplicationError(
-                result.error_message or f"provider job ended {result.provider_status}",
-                type=result.error_code or f"provider_job_{result.provider_status}",
-                non_retryable=True,
-            )
-        self._state.fine_tuned_model = result.fine_tuned_model
-        workflow.upsert_search_attributes([sa.FINE_TUNED_MODEL.value_set(result.fine_tuned_model)])
-
-        self._set_status(JobStatus.evaluating, JobStage.evaluating)
-        evaluation_id = str(workflow.uuid4())
-        self._state.evaluation_id = evaluation_id
-        summary = await evaluate(
-            StartEvaluationInput(
-                evaluation_id=evaluation_id,
-                job_id=inp.job_id,
-                tenant_id=inp.tenant_id,
-                workflow_id=workflow.info().workflow_id,
-                name="training-evaluation",
-                thresholds=inp.thresholds,
-                weights=inp.weights,
-                mark_job_evaluating=True,
-                complete_job_unless_passed=True,
-                heartbeat_seconds=timeouts.wait_heartbeat_seconds,
-            )
-        )
-        self._state.evaluation = summary
-
-        if summary.passed:
-            metadata: dict[str, object] = {}
-            if inp.require_approval or self._costly:
-                approved, decision = await self._await_approval(inp)
-                metadata = {
-                    "reviewer": decision.reviewer,
-                    "note": decision.note,
-                    "approved": approved,
-                }
-            self._state.stage = JobStage.promoting
-            outcome = await workflow.execute_activity(
-                "promote_model",
-                PromoteInput(
-                    promotion_id=str(workflow.uuid4()),
-                    job_id=inp.job_id,
-                    evaluation_id=evaluation_id,
-                    metadata=metadata,
-                    complete_job=True,
-                ),
-                result_type=PromotionOutcome,
-                start_to_close_timeout=timedelta(seconds=timeouts.promote_seconds),
-                schedule_to_close_timeout=OUTAGE_BUDGET,
-                retry_policy=PATIENT_RETRY,
-            )
-            self._state.promotion_id = outcome.promotion_id
-            self._state.promoted = outcome.promoted
-        else:
-            # Failing thresholds is an evaluation result, not a job failure.
-            self._state.promoted = False
-        # The last step (promotion, or the failed evaluation) already recorded the end.
-        self._mark_finished(JobStatus.completed)
-
-    async def _wait_for_training(self, inp: TrainingJobInput, provider_job_id: str) -> WaitResult:
-        """Poll in rounds so the live state refreshes without bloating history."""
+    async def _wait_for_training(self, inp: TrainingJobInput, provider_job_id: str) -> str:
+        """Poll in rounds so the live state refreshes without bloating history; returns the
+        fine-tuned model, or fails the job with the provider's error."""
         report_after = inp.timeouts.progress_report_seconds
         while True:
-            result = await workflow.execute_activity(
-                "wait_for_fine_tune",
-                WaitInput(
-                    job_id=inp.job_id,
-                    provider_job_id=provider_job_id,
-                    report_after_seconds=report_after,
-                ),
-                result_type=WaitResult,
+            result = await workflow.execute_activity_method(
+                ProviderActivities.wait_for_fine_tune,
+                wait_input(inp, provider_job_id),
                 start_to_close_timeout=timedelta(seconds=report_after + 600),
                 heartbeat_timeout=timedelta(seconds=inp.timeouts.wait_heartbeat_seconds),
                 retry_policy=PATIENT_RETRY,
@@ -295,9 +239,71 @@ class TrainingJobWorkflow:
                 self._state.stage = JobStage.training
             self._show_details()
             if result.done:
-                return result
+                return self._trained_model(result)
             if self._history_is_long(inp):
                 await self._continue_as_new(inp, provider_job_id)
+
+    def _trained_model(self, result: WaitResult) -> str:
+        if result.provider_status != "succeeded" or not result.fine_tuned_model:
+            raise ApplicationError(
+                result.error_message or f"provider job ended {result.provider_status}",
+                type=result.error_code or f"provider_job_{result.provider_status}",
+                non_retryable=True,
+            )
+        self._state.fine_tuned_model = result.fine_tuned_model
+        workflow.upsert_search_attributes([sa.FINE_TUNED_MODEL.value_set(result.fine_tuned_model)])
+        return result.fine_tuned_model
+
+    async def _evaluate(self, inp: TrainingJobInput, fine_tuned_model: str) -> EvaluationSummary:
+        await self._set_status(JobStatus.evaluating, JobStage.evaluating)
+        evaluation_id = str(workflow.uuid4())
+        self._state.evaluation_id = evaluation_id
+        workflow_id = workflow.info().workflow_id
+        summary = await evaluate(
+            evaluation_input(inp, evaluation_id, workflow_id, fine_tuned_model)
+        )
+        self._state.evaluation = summary
+        return summary
+
+    async def _await_approval(self, inp: TrainingJobInput) -> tuple[bool, ApprovalDecision]:
+        """Whether a reviewer approved, and their decision; a timeout rejects."""
+        await self._set_status(JobStatus.evaluating, JobStage.awaiting_approval)
+        timeout = inp.timeouts.approval_timeout_seconds
+        try:
+            await workflow.wait_condition(
+                lambda: self._approval is not None,
+                timeout=timedelta(seconds=timeout) if timeout else None,
+            )
+        except TimeoutError:
+            return False, ApprovalDecision(reviewer="system", note="approval timed out")
+        assert self._approval is not None
+        return self._approval
+
+    async def _promote(
+        self, inp: TrainingJobInput, approval: tuple[bool, ApprovalDecision] | None
+    ) -> None:
+        """Register the model; a rejection is recorded as a promotion the reviewer refused."""
+        metadata: dict[str, object] = {}
+        if approval is not None:
+            approved, decision = approval
+            metadata = {"reviewer": decision.reviewer, "note": decision.note, "approved": approved}
+        await self._set_status(JobStatus.evaluating, JobStage.promoting)
+        outcome = await workflow.execute_activity_method(
+            PromotionActivities.promote_model,
+            PromoteInput(
+                promotion_id=str(workflow.uuid4()),
+                job_id=inp.job_id,
+                evaluation_id=self._state.evaluation_id,
+                metadata=metadata,
+            ),
+            start_to_close_timeout=timedelta(seconds=inp.timeouts.promote_seconds),
+            schedule_to_close_timeout=OUTAGE_BUDGET,
+            retry_policy=PATIENT_RETRY,
+        )
+        self._state.promotion_id = outcome.promotion_id
+        self._state.promoted = outcome.promoted
+
+    # ---- history ------------------------------------------------------------------------
 
     def _history_is_long(self, inp: TrainingJobInput) -> bool:
         info = workflow.info()
@@ -319,21 +325,6 @@ class TrainingJobWorkflow:
         )
         workflow.continue_as_new(inp.model_copy(update={"resume": resume}))
 
-    async def _await_approval(self, inp: TrainingJobInput) -> tuple[bool, ApprovalDecision]:
-        self._state.stage = JobStage.awaiting_approval
-        self._show_details()
-        await self._set_stage_activity(JobStage.awaiting_approval)
-        timeout = inp.timeouts.approval_timeout_seconds
-        try:
-            await workflow.wait_condition(
-                lambda: self._approval is not None,
-                timeout=timedelta(seconds=timeout) if timeout else None,
-            )
-        except TimeoutError:
-            return False, ApprovalDecision(reviewer="system", note="approval timed out")
-        assert self._approval is not None
-        return self._approval
-
     # ---- bookkeeping ---------------------------------------------------------------------
 
     def _show_details(self) -> None:
@@ -342,19 +333,16 @@ class TrainingJobWorkflow:
             render_details(self._state, workflow.info().workflow_id, self._run_number)
         )
 
-    def _set_status(self, status: JobStatus, stage: JobStage) -> None:
+    def _show_status(self, status: JobStatus, stage: JobStage) -> None:
         self._state.status = status
         self._state.stage = stage
         workflow.upsert_search_attributes([sa.JOB_STATUS.value_set(status.value)])
         self._show_details()
 
-    async def _set_stage_activity(self, stage: JobStage) -> None:
-        await workflow.execute_activity(
-            "set_job_stage",
-            StageInput(job_id=self._input.job_id, stage=stage),
-            start_to_close_timeout=BOOKKEEPING_TIMEOUT,
-            retry_policy=QUICK_RETRY,
-        )
+    async def _set_status(self, status: JobStatus, stage: JobStage) -> None:
+        """Move the job on: the live state, the search attribute and the projection."""
+        self._show_status(status, stage)
+        await record_job_status(self._input.job_id, status, stage)
 
     async def _finish(
         self,
@@ -364,27 +352,19 @@ class TrainingJobWorkflow:
         error_message: str | None = None,
     ) -> None:
         code, message = await record_job_end(self._input.job_id, status, error_code, error_message)
-        self._mark_finished(status, error_code=code, error_message=message)
-
-    def _mark_finished(
-        self,
-        status: JobStatus,
-        *,
-        error_code: str | None = None,
-        error_message: str | None = None,
-    ) -> None:
-        self._state.error_code = error_code
-        self._state.error_message = error_message
-        self._set_status(status, JobStage.done)
+        self._state.error_code = code
+        self._state.error_message = message
+        self._show_status(status, JobStage.done)
 
     async def _cleanup_after_cancel(self, inp: TrainingJobInput) -> None:
         """Cancel the provider job (if one exists) and record the job as cancelled."""
         reason = self._cancel.reason if self._cancel else "workflow cancelled"
         self._state.cancel_reason = reason
-        self._state.stage = JobStage.cancelling
-        self._show_details()
+        await self._set_status(self._state.status, JobStage.cancelling)
         code = "cancelled"
-        problem = await cancel_provider_job(inp.job_id, inp.timeouts.launch_seconds)
+        problem = await cancel_provider_job(
+            inp.job_id, inp.provider, self._state.provider_job_id, inp.timeouts.launch_seconds
+        )
         if problem is not None:
             # The job ends cancelled either way; its code says the provider's may not have.
             code = "provider_cancel_failed"

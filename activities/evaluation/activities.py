@@ -1,7 +1,8 @@
 """Evaluation activities: plan the run, grade one suite per activity, summarise.
 
-One activity per (suite, model) lets several workers share a large evaluation; per-sample
-results go to PostgreSQL and only suite scores travel back to the workflow.
+One activity per (suite, model) lets several workers share a large evaluation; a small one
+is graded by one activity (`grade_small_evaluation`) with the same grading and records.
+Per-sample results go to PostgreSQL and only suite scores travel back to the workflow.
 """
 
 from __future__ import annotations
@@ -27,16 +28,16 @@ from core.custom_suite_checks import inline_suite, is_uri_entry, parse_uri_entry
 from core.evaluation import EvaluationSummary, SuiteScore
 from core.evaluation_suites import Suite, list_builtin_suites, load_builtin_suite
 from core.metrics import record_evaluation, record_samples, timed_step
-from core.models import JobStage, JobStatus
 from core.steps import (
     EvaluationPlan,
     FinishEvaluationInput,
+    GradeSmallInput,
     StartEvaluationInput,
     SuiteRef,
     SuiteTask,
 )
 from core.suite_selection import SuiteSelectionError, builtin_selection
-from store import custom_suites, evaluations, fingerprints, jobs, promotions, samples
+from store import custom_suites, evaluations, fingerprints, promotions, samples
 from store.completion_cache import PgCompletionCache
 from store.rows import EvaluationRow
 
@@ -103,19 +104,18 @@ class EvaluationActivities:
 
     @activity.defn(name="start_evaluation")
     @timed_step
-    @heartbeating
     async def start_evaluation(self, start: StartEvaluationInput) -> EvaluationPlan:
+        """Record the evaluation and plan it: which suites, against which baseline."""
         pool = self._deps.pool
-        job = await jobs.load_job(pool, start.job_id)
-        model = job["provider_model_id"]
+        model = start.model
         if not model:
             raise _invalid("the job has no fine-tuned model to evaluate")
         suites = self._plan_suites(start.harness_config)
         # Compare with the tenant's current champion when there is one, else the base model.
         champion = await promotions.current_champion(
-            pool, start.tenant_id, job["name"], start.job_id
+            pool, start.tenant_id, start.job_name, start.job_id
         )
-        baseline: str | None = champion.provider_model_id if champion else job["base_model"]
+        baseline: str | None = champion.provider_model_id if champion else start.base_model
         if not self._deps.settings.eval_run_baseline:
             baseline = None
         await evaluations.ensure_evaluation(
@@ -131,8 +131,6 @@ class EvaluationActivities:
             baseline_model=baseline,
             workflow_id=start.workflow_id,
         )
-        if start.mark_job_evaluating:
-            await jobs.set_status(pool, start.job_id, JobStatus.evaluating, JobStage.evaluating)
         plan = EvaluationPlan(
             model=model,
             baseline_model=baseline,
@@ -142,25 +140,29 @@ class EvaluationActivities:
             parallel=bool(start.harness_config.get("parallel", True)),
         )
         calls = self._model_calls(plan, start.harness_config)
-        if calls < self._deps.settings.eval_fan_out_min_calls:
-            try:
-                async with asyncio.timeout(plan.timeout_seconds):
-                    plan.summary = await self._grade_inline(start, plan)
-            except TimeoutError:
-                # As with a suite that times out in the fan-out: the evaluation is `error`.
-                plan.summary = await self._summarise(
-                    FinishEvaluationInput(
-                        evaluation_id=start.evaluation_id,
-                        suites=[],
-                        thresholds=start.thresholds,
-                        weights=start.weights,
-                        error_message="evaluation did not finish within "
-                        f"harness_config.timeout ({plan.timeout_seconds:g}s)",
-                        job_id=start.job_id,
-                        complete_job_unless_passed=start.complete_job_unless_passed,
-                    )
+        return plan.model_copy(update={"small": calls < self._deps.settings.eval_fan_out_min_calls})
+
+    @activity.defn(name="grade_small_evaluation")
+    @timed_step
+    @heartbeating
+    async def grade_small_evaluation(self, inp: GradeSmallInput) -> EvaluationSummary:
+        """Grade every suite of a small evaluation here, then summarise it."""
+        start, plan = inp.start, inp.plan
+        try:
+            async with asyncio.timeout(plan.timeout_seconds):
+                return await self._grade_inline(start, plan)
+        except TimeoutError:
+            # As with a suite that times out in the fan-out: the evaluation is `error`.
+            return await self._summarise(
+                FinishEvaluationInput(
+                    evaluation_id=start.evaluation_id,
+                    suites=[],
+                    thresholds=start.thresholds,
+                    weights=start.weights,
+                    error_message="evaluation did not finish within "
+                    f"harness_config.timeout ({plan.timeout_seconds:g}s)",
                 )
-        return plan
+            )
 
     def _model_calls(self, plan: EvaluationPlan, harness_config: dict[str, Any]) -> float:
         """Samples to send to models; suites fetched by URI count as large (unknown size)."""
@@ -230,8 +232,6 @@ class EvaluationActivities:
                 thresholds=start.thresholds,
                 weights=start.weights,
                 error_message=error_message,
-                job_id=start.job_id,
-                complete_job_unless_passed=start.complete_job_unless_passed,
             )
         )
 
@@ -377,9 +377,6 @@ class EvaluationActivities:
                 update={"status": "error", "passed": False, "error_message": message}
             )
         await evaluations.finish_evaluation(pool, finish.evaluation_id, summary)
-        if finish.complete_job_unless_passed and finish.job_id and not summary.passed:
-            # Nothing follows a failed evaluation in the training workflow: the job ends here.
-            await jobs.finish(pool, finish.job_id, JobStatus.completed)
         record_evaluation(
             summary.status,
             {

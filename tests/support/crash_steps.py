@@ -139,7 +139,7 @@ CRASH_STEPS = [
     CrashStep("wait", "wait_for_fine_tune", _hold_poll, worker_env=SMALL_EVAL),
     CrashStep(
         "evaluation-inline",
-        "start_evaluation",
+        "grade_small_evaluation",
         _hold_grading,
         worker_env={**SMALL_EVAL, "EVAL_FAN_OUT_MIN_CALLS": "1000000"},
     ),
