@@ -23,6 +23,7 @@ from api.schemas import (
 from api.state import AppState
 from core.bounds import UtcConvertibleDatetime
 from core.json_types import DateTimeText
+from store.health import ping
 from store.repository import service_stats, usage_breakdown
 
 router = APIRouter(tags=["Health"], route_class=StrictJSONRoute)
@@ -54,7 +55,7 @@ async def _check(probe: asyncio.Future[object] | object) -> str:
 )
 async def health(st: StateDep) -> JSONResponse:
     database, temporal, provider = await asyncio.gather(
-        _check(st.pool.fetchval("SELECT 1")),
+        _check(ping(st.pool)),
         _check(st.temporal.service_client.check_health()),
         _check(st.openai.with_options(max_retries=0).models.list()),
     )
