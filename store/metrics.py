@@ -3,18 +3,8 @@
 from __future__ import annotations
 
 import asyncpg
-from pydantic import BaseModel
 
-
-class MetricRow(BaseModel):
-    """One recorded training step."""
-
-    step: int
-    total_steps: int | None = None
-    train_loss: float | None = None
-    valid_loss: float | None = None
-    train_accuracy: float | None = None
-    valid_accuracy: float | None = None
+from store.rows import MetricRow
 
 
 async def job_metric_rows(pool: asyncpg.Pool, job_id: str) -> list[MetricRow]:
@@ -26,4 +16,4 @@ async def job_metric_rows(pool: asyncpg.Pool, job_id: str) -> list[MetricRow]:
         """,
         job_id,
     )
-    return [MetricRow.model_validate(dict(r)) for r in rows]
+    return [MetricRow.from_record(r) for r in rows]

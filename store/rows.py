@@ -155,3 +155,14 @@ class EventRow(Row):
     type: str
     message: str
     data: dict[str, Any] | None
+
+
+class MetricRow(Row):
+    """One recorded training step of `job_metrics` (the columns the curves read)."""
+
+    step: int
+    total_steps: int | None = None
+    train_loss: float | None = None
+    valid_loss: float | None = None
+    train_accuracy: float | None = None
+    valid_accuracy: float | None = None
