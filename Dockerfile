@@ -16,6 +16,7 @@ WORKDIR /app
 # Only what the service needs (no .venv, .run, tests or benchmarks in the image).
 COPY pyproject.toml worker.py ./
 COPY core ./core
+COPY store ./store
 COPY workflows ./workflows
 COPY activities ./activities
 COPY api ./api
