@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +82,13 @@ def test_env_example_lists_every_setting_and_nothing_else() -> None:
     unknown = sorted(documented - settings)
     assert not missing, f".env.example lacks these settings of core/settings.py: {missing}"
     assert not unknown, f".env.example lists names core/settings.py does not read: {unknown}"
+
+
+def test_image_copies_every_package_the_service_installs() -> None:
+    """`pip install .` in the image needs each package pyproject.toml includes."""
+    includes = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"
+    ]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in includes}
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", (REPO / "Dockerfile").read_text(), re.M))
+    assert packages <= copied, f"the Dockerfile does not copy {sorted(packages - copied)}"
