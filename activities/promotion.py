@@ -163,10 +163,7 @@ class PromotionActivities:
                     refusal = f"champion/challenger: {gate.reason}"
         if refusal:
             decision["outcome"] = "refused"
-            await promotions.upsert_promotion(
-                pool, promoted=False, reason=refusal, decision=decision, **common
-            )
-            return PromotionOutcome(promotion_id=req.promotion_id, promoted=False, reason=refusal)
+            return await self._record(common, promoted=False, reason=refusal, decision=decision)
 
         reason = str(
             req.metadata.get("promotion_reason")
@@ -195,33 +192,23 @@ class PromotionActivities:
                 non_retryable=True,
             ) from None
         if binding is None:
-            return await self._archived(req, model, version, decision, common)
+            return await self._archived(model, version, decision, common)
         if job["status"] == JobStatus.failed.value:
             # The job failed only at promotion; now that it is promoted it is complete.
             await promotions.complete_failed_job(pool, req.job_id)
         decision["outcome"] = "promoted"
-        await promotions.upsert_promotion(
-            pool,
+        return await self._record(
+            common,
             promoted=True,
             reason=reason,
             decision=decision,
-            registry_model_id=str(model.id),
-            registry_version_id=str(version.id),
-            registry_binding_id=str(binding.id),
-            **common,
-        )
-        return PromotionOutcome(
-            promotion_id=req.promotion_id,
-            promoted=True,
-            reason=reason,
-            registry_model_id=str(model.id),
-            registry_version_id=str(version.id),
-            registry_binding_id=str(binding.id),
+            model=model,
+            version=version,
+            binding=binding,
         )
 
     async def _archived(
         self,
-        req: PromoteInput,
         model: Model,
         version: Version,
         decision: dict[str, Any],
@@ -242,19 +229,40 @@ class PromotionActivities:
             "version": version.version,
             "archived_at": archived_at,
         }
+        return await self._record(
+            common, promoted=False, reason=reason, decision=decision, model=model, version=version
+        )
+
+    async def _record(
+        self,
+        common: dict[str, Any],
+        *,
+        promoted: bool,
+        reason: str,
+        decision: dict[str, Any],
+        model: Model | None = None,
+        version: Version | None = None,
+        binding: Binding | None = None,
+    ) -> PromotionOutcome:
+        """Store the promotion's outcome and answer with the same facts."""
+        model_id = str(model.id) if model else None
+        version_id = str(version.id) if version else None
+        binding_id = str(binding.id) if binding else None
         await promotions.upsert_promotion(
             self._deps.pool,
-            promoted=False,
+            promoted=promoted,
             reason=reason,
             decision=decision,
-            registry_model_id=str(model.id),
-            registry_version_id=str(version.id),
+            registry_model_id=model_id,
+            registry_version_id=version_id,
+            registry_binding_id=binding_id,
             **common,
         )
         return PromotionOutcome(
-            promotion_id=req.promotion_id,
-            promoted=False,
+            promotion_id=common["promotion_id"],
+            promoted=promoted,
             reason=reason,
-            registry_model_id=str(model.id),
-            registry_version_id=str(version.id),
+            registry_model_id=model_id,
+            registry_version_id=version_id,
+            registry_binding_id=binding_id,
         )
