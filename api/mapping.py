@@ -13,6 +13,7 @@ from api.schemas import (
 )
 from core.dataset_uri import redact_uri
 from core.models import TrainingProgress
+from store.job_listing import LatestEvaluation, LatestPromotion
 from store.rows import EvaluationRow, EventRow, JobRow, PromotionRow, SampleRow
 
 
@@ -23,8 +24,8 @@ def temporal_run_url(ui_base: str, namespace: str, workflow_id: str) -> str:
 def job_response(
     row: JobRow,
     *,
-    evaluation: EvaluationRow | None,
-    promotion: PromotionRow | None,
+    evaluation: EvaluationRow | LatestEvaluation | None,
+    promotion: PromotionRow | LatestPromotion | None,
     temporal_url: str | None,
 ) -> TrainingJobResponse:
     return TrainingJobResponse(
@@ -62,7 +63,7 @@ def job_response(
     )
 
 
-def evaluation_brief(row: EvaluationRow) -> EvaluationBrief:
+def evaluation_brief(row: EvaluationRow | LatestEvaluation) -> EvaluationBrief:
     return EvaluationBrief(
         id=str(row.id),
         status=row.status,
@@ -73,7 +74,7 @@ def evaluation_brief(row: EvaluationRow) -> EvaluationBrief:
     )
 
 
-def promotion_brief(row: PromotionRow) -> PromotionBrief:
+def promotion_brief(row: PromotionRow | LatestPromotion) -> PromotionBrief:
     return PromotionBrief(
         id=str(row.id),
         promoted=row.promoted,

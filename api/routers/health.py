@@ -6,7 +6,6 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import asyncpg
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
@@ -24,7 +23,7 @@ from api.state import AppState
 from core.bounds import UtcConvertibleDatetime
 from core.json_types import DateTimeText
 from store.health import ping
-from store.repository import service_stats, usage_breakdown
+from store.job_listing import UsageRow, service_stats
 
 router = APIRouter(tags=["Health"], route_class=StrictJSONRoute)
 
@@ -70,23 +69,17 @@ async def health(st: StateDep) -> JSONResponse:
 async def _stats(st: AppState, caller: Caller, since: datetime | None) -> ServiceStats:
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    tenant = caller.tenant_filter()
-    row, tenants, models = await asyncio.gather(
-        service_stats(st.pool, tenant, since),
-        usage_breakdown(st.pool, "tenant_id", tenant, since),
-        usage_breakdown(st.pool, "base_model", tenant, since),
-    )
+    usage = await service_stats(st.pool, caller.tenant_filter(), since)
     return ServiceStats(
-        **dict(row),
+        **usage.totals.model_dump(),
         since=since,
-        by_tenant=[TenantUsage(tenant_id=r["key"], **_usage(r)) for r in tenants],
-        by_base_model=[BaseModelUsage(base_model=r["key"], **_usage(r)) for r in models],
+        by_tenant=[TenantUsage(tenant_id=r.key, **_usage(r)) for r in usage.by_tenant],
+        by_base_model=[BaseModelUsage(base_model=r.key, **_usage(r)) for r in usage.by_base_model],
     )
 
 
-def _usage(row: asyncpg.Record) -> dict[str, Any]:
-    fields = ("total_jobs", "jobs_by_status", "training_cost", "training_tokens")
-    return {name: row[name] for name in fields}
+def _usage(row: UsageRow) -> dict[str, Any]:
+    return row.model_dump(exclude={"key"})
 
 
 @router.get("/trainer/stats", response_model=ServiceStats, summary="Get service statistics")

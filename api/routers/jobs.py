@@ -13,7 +13,7 @@ from temporalio.service import RPCError
 
 from api.auth import Caller
 from api.deps import ERRORS, CallerDep, StateDep, WriterDep, require_job
-from api.errors import ApiError, conflict
+from api.errors import ApiError, conflict, not_found
 from api.json_body import StrictJSONRoute
 from api.mapping import event_response, job_response, temporal_run_url
 from api.orphans import close_orphaned_row, workflow_status
@@ -33,9 +33,9 @@ from core.models import CancelRequest, JobStatus, Provider, TrainingJobInput
 from core.text import Name, ShortText
 from store.evaluations import latest_evaluation
 from store.events import list_events
+from store.job_listing import ListedJob, get_listed_job, list_jobs
 from store.job_records import delete_job, get_job, insert_job, update_job_text
 from store.promotions import latest_promotion
-from store.repository import list_jobs
 from store.rows import JobRow
 from workflows.training import workflow_id_for
 
@@ -55,6 +55,25 @@ async def load_job_response(st: AppState, row: JobRow) -> TrainingJobResponse:
             st.settings.temporal_ui_url, st.settings.temporal_namespace, row.workflow_id
         ),
     )
+
+
+def _listed_response(st: AppState, listed: ListedJob) -> TrainingJobResponse:
+    return job_response(
+        listed.job,
+        evaluation=listed.evaluation,
+        promotion=listed.promotion,
+        temporal_url=temporal_run_url(
+            st.settings.temporal_ui_url, st.settings.temporal_namespace, listed.job.workflow_id
+        ),
+    )
+
+
+async def _require_listed(st: AppState, caller: Caller, job_id: uuid.UUID) -> ListedJob:
+    """The caller's job with its latest evaluation and promotion (one query), or 404."""
+    listed = await get_listed_job(st.pool, str(job_id), caller.tenant_filter())
+    if listed is None:
+        raise not_found("training job")
+    return listed
 
 
 def _request_fingerprint(body: TrainingJobCreate) -> dict[str, Any]:
@@ -196,7 +215,7 @@ async def list_training_jobs(
     offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> TrainingJobList:
-    rows, total = await list_jobs(
+    page = await list_jobs(
         st.pool,
         caller.tenant_filter(),
         status_filter.value if status_filter else None,
@@ -204,18 +223,18 @@ async def list_training_jobs(
         offset,
         limit,
     )
-    jobs = [await load_job_response(st, JobRow.from_record(r)) for r in rows]
-    return TrainingJobList(jobs=jobs, total=total, offset=offset, limit=limit)
+    jobs = [_listed_response(st, listed) for listed in page.jobs]
+    return TrainingJobList(jobs=jobs, total=page.total, offset=offset, limit=limit)
 
 
 @router.get(
     "/{job_id}", response_model=TrainingJobResponse, responses=ERRORS, summary="Get training job"
 )
 async def read_job(job_id: uuid.UUID, caller: CallerDep, st: StateDep) -> TrainingJobResponse:
-    row = await require_job(st, caller, job_id)
-    if not row.status.is_terminal and await _closed_orphan(st, row):
-        row = await require_job(st, caller, job_id)
-    return await load_job_response(st, row)
+    listed = await _require_listed(st, caller, job_id)
+    if not listed.job.status.is_terminal and await _closed_orphan(st, listed.job):
+        listed = await _require_listed(st, caller, job_id)
+    return _listed_response(st, listed)
 
 
 async def _closed_orphan(st: AppState, row: JobRow) -> bool:

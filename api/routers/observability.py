@@ -18,7 +18,7 @@ from api.json_body import StrictJSONRoute
 from api.state import AppState
 from core.metrics import SnapshotCollector, stage_families
 from core.models import JobStage
-from store.repository import jobs_by_stage
+from store.job_listing import jobs_by_stage
 
 router = APIRouter(tags=["Health"], route_class=StrictJSONRoute)
 log = logging.getLogger("api.metrics")
@@ -36,7 +36,7 @@ async def _stage_metrics(st: AppState) -> bytes:
     snapshot = CollectorRegistry(auto_describe=False)
     snapshot.register(
         SnapshotCollector(
-            stage_families(((r["stage"], r["jobs"], r["oldest"]) for r in rows), UNFINISHED_STAGES)
+            stage_families(((r.stage, r.jobs, r.oldest) for r in rows), UNFINISHED_STAGES)
         )
     )
     return generate_latest(snapshot)
