@@ -85,6 +85,8 @@ class StageCount(Row):
     oldest: timedelta | None
 
 
+# The API's largest page (`limit` is 1..100).
+MAX_PAGE_SIZE = 100
 _EVALUATION_COLUMNS = list(LatestEvaluation.model_fields)
 _PROMOTION_COLUMNS = list(LatestPromotion.model_fields)
 _SELECT_LIST = ", ".join(
@@ -146,12 +148,17 @@ async def list_jobs(
     The page's ids are picked from the index alone (an offset skips index entries, never
     rows); one row comes back even past the end, carrying the total."""
     where, args = _job_filter(tenant, status, provider)
-    n = len(args)
+    # LIMIT is written into the text: a generic plan for `LIMIT $n` (which PostgreSQL
+    # switches to after a few runs) expects a tenth of the table and hash-joins it whole.
+    # A page size is a bounded int, so there are at most a few such statements.
+    page_size = int(limit)
+    if not 0 < page_size <= MAX_PAGE_SIZE:
+        raise ValueError(f"page size {limit} is outside 1..{MAX_PAGE_SIZE}")
     records = await pool.fetch(
         f"""
         WITH page AS (
             SELECT id FROM jobs WHERE {where}
-            ORDER BY created_at DESC, id LIMIT ${n + 1} OFFSET ${n + 2}
+            ORDER BY created_at DESC, id LIMIT {page_size} OFFSET ${len(args) + 1}
         ),
         matching AS (SELECT count(*) AS total FROM jobs WHERE {where})
         SELECT matching.total, listed.*
@@ -163,7 +170,6 @@ async def list_jobs(
         ORDER BY listed.created_at DESC, listed.id
         """,
         *args,
-        limit,
         offset,
     )
     total = int(records[0]["total"])
