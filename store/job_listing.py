@@ -3,7 +3,8 @@
 A page of the job list is one query: the page's ids come from an index that matches the
 filters and the order (newest first, ties by id), and only those rows are then read, each
 with its latest evaluation and promotion (LEFT JOIN LATERAL). The total is counted in the
-same statement, so page and total agree. The indexes are in migration 006.
+same statement, from the running tallies of migration 007, so page and total agree. The
+indexes are in migration 006.
 
 Every read takes the caller's tenant filter (None = all tenants, for admins).
 """
@@ -160,7 +161,8 @@ async def list_jobs(
             SELECT id FROM jobs WHERE {where}
             ORDER BY created_at DESC, id LIMIT {page_size} OFFSET ${len(args) + 1}
         ),
-        matching AS (SELECT count(*) AS total FROM jobs WHERE {where})
+        matching AS (SELECT COALESCE(sum(jobs), 0)::bigint AS total
+                     FROM job_tallies WHERE {where})
         SELECT matching.total, listed.*
         FROM matching LEFT JOIN (
             SELECT {_SELECT_LIST}
@@ -200,6 +202,25 @@ def _since_filter(tenant: str | None, since: datetime | None) -> tuple[str, list
     return (" AND ".join(conditions) or "true"), args
 
 
+# Jobs per (tenant, base model, status): from the tallies, or counted since a time.
+_TALLIED_GROUPS = """
+    SELECT tenant_id, base_model, status, sum(jobs)::bigint AS jobs,
+           sum(training_cost)::float8 AS cost, sum(training_tokens)::bigint AS tokens,
+           sum(duration_sum)::bigint AS duration_sum, sum(durations)::bigint AS durations
+    FROM job_tallies WHERE {where}
+    GROUP BY tenant_id, base_model, status HAVING sum(jobs) > 0
+"""
+_COUNTED_GROUPS = """
+    SELECT tenant_id, base_model, status, count(*) AS jobs,
+           COALESCE(sum(training_cost), 0)::float8 AS cost,
+           COALESCE(sum(training_tokens), 0)::bigint AS tokens,
+           COALESCE(sum(training_duration), 0)::bigint AS duration_sum,
+           count(training_duration) AS durations
+    FROM jobs WHERE {where}
+    GROUP BY tenant_id, base_model, status
+"""
+
+
 class ServiceUsage(BaseModel):
     totals: ServiceTotals
     by_tenant: list[UsageRow]
@@ -226,22 +247,16 @@ async def service_stats(
     pool: asyncpg.Pool, tenant: str | None, since: datetime | None = None
 ) -> ServiceUsage:
     """The contract's totals over jobs, evaluations and promotions created since `since`,
-    and the jobs by tenant and by base model: one statement, one pass over each table.
+    and the jobs by tenant and by base model, in one statement.
 
-    The jobs are grouped once by (tenant, base model, status) and folded here (costs with
-    `math.fsum`, whose result does not depend on the order the groups arrive in)."""
+    The jobs come grouped by (tenant, base model, status), from the running tallies when
+    every job counts, else from one pass over the jobs since then; they are folded here
+    (costs with `math.fsum`, whose result does not depend on the order groups arrive in)."""
     where, args = _since_filter(tenant, since)
+    job_groups = _TALLIED_GROUPS if since is None else _COUNTED_GROUPS
     records = await pool.fetch(
         f"""
-        WITH groups AS (
-            SELECT tenant_id, base_model, status, count(*) AS jobs,
-                   COALESCE(sum(training_cost), 0)::float8 AS cost,
-                   COALESCE(sum(training_tokens), 0)::bigint AS tokens,
-                   COALESCE(sum(training_duration), 0)::bigint AS duration_sum,
-                   count(training_duration) AS durations
-            FROM jobs WHERE {where}
-            GROUP BY tenant_id, base_model, status
-        )
+        WITH groups AS ({job_groups.format(where=where)})
         SELECT 'jobs' AS kind, tenant_id, base_model, status,
                dense_rank() OVER (ORDER BY tenant_id) AS tenant_rank,
                dense_rank() OVER (ORDER BY base_model) AS model_rank,

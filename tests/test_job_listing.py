@@ -238,3 +238,60 @@ async def test_stage_counts_cover_unfinished_jobs_only(
 ) -> None:
     stages = {row.stage: row.jobs for row in await jobs_by_stage(pool)}
     assert stages == {"accepted": sum(j["status"] in ("pending", "training") for j in jobs)}
+
+
+TALLY_TRUTH = """
+    SELECT tenant_id, status, provider, base_model, count(*) AS jobs,
+           COALESCE(sum(training_cost::numeric), 0) AS training_cost,
+           COALESCE(sum(training_tokens), 0) AS training_tokens,
+           COALESCE(sum(training_duration), 0) AS duration_sum,
+           count(training_duration) AS durations
+    FROM jobs GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+"""
+TALLIES = """
+    SELECT tenant_id, status, provider, base_model, jobs, training_cost, training_tokens,
+           duration_sum, durations
+    FROM job_tallies WHERE jobs <> 0 ORDER BY 1, 2, 3, 4
+"""
+
+
+async def test_tallies_follow_every_change_to_the_jobs(
+    pool: asyncpg.Pool, jobs: list[dict[str, Any]]
+) -> None:
+    """Runs last: it changes the rows the other tests read."""
+    assert [tuple(r) for r in await pool.fetch(TALLIES)] == [
+        tuple(r) for r in await pool.fetch(TALLY_TRUTH)
+    ]
+    ids = [j["id"] for j in jobs]
+    await pool.execute("UPDATE jobs SET status = 'completed' WHERE id = $1", ids[0])
+    await pool.execute(
+        "UPDATE jobs SET training_cost = 1.1, training_tokens = 7, training_duration = 3 "
+        "WHERE id = ANY($1::uuid[])",
+        ids[1:5],
+    )
+    await pool.execute(
+        "UPDATE jobs SET tenant_id = 'listing_c', provider = 'anthropic' WHERE id = $1", ids[5]
+    )
+    await pool.execute("UPDATE jobs SET progress = '{\"step\": 1}' WHERE id = $1", ids[6])
+    await pool.execute("DELETE FROM jobs WHERE id = ANY($1::uuid[])", ids[7:9])
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("UPDATE jobs SET status = 'failed' WHERE id = $1", ids[9])
+        await conn.execute("UPDATE jobs SET status = 'cancelled' WHERE id = $1", ids[9])
+    with pytest.raises(asyncpg.PostgresError):
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("UPDATE jobs SET status = 'failed' WHERE id = $1", ids[10])
+            await conn.execute("SELECT 1/0")
+    assert [tuple(r) for r in await pool.fetch(TALLIES)] == [
+        tuple(r) for r in await pool.fetch(TALLY_TRUTH)
+    ]
+    everything = await list_jobs(pool, None, None, None, 0, 1)
+    assert everything.total == len(jobs) - 2
+    moved = await list_jobs(pool, "listing_c", None, "anthropic", 0, 100)
+    assert [j.job.id for j in moved.jobs] == [ids[5]] and moved.total == 1
+    usage = await service_stats(pool, None)
+    assert usage.totals.total_jobs == len(jobs) - 2
+    assert usage.totals == (await service_stats(pool, None, T0 - timedelta(days=1))).totals
+
+    await pool.execute("TRUNCATE jobs CASCADE")
+    assert await pool.fetch(TALLIES) == []
+    assert (await list_jobs(pool, None, None, None, 0, 20)).total == 0
