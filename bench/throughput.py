@@ -110,10 +110,11 @@ class BareWorkflow:
         return done
 
 
-# The training workflow's steps as parallel widths, for a small evaluation (graded in its
-# planning activity): validate, launch, wait, evaluate, promote. A large evaluation fans out
-# instead, e.g. --probe-shape 1,1,1,1,8,1,1 for four suites of candidate and baseline.
-TRAINING_SHAPE = (1, 1, 1, 1, 1)
+# The training workflow's steps as parallel widths, for a small evaluation (planned, then
+# graded by one activity): validate, launch, wait, plan, grade, promote. A large evaluation
+# fans out instead, e.g. --probe-shape 1,1,1,1,8,1,1 for four suites of candidate and
+# baseline. (The job's status writes are local activities: no activity tasks.)
+TRAINING_SHAPE = (1, 1, 1, 1, 1, 1)
 
 
 @workflow.defn(name="JobShapedWorkflow")
