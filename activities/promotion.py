@@ -6,13 +6,15 @@ one registry model name take turns (a PostgreSQL advisory lock, across workers),
 never insert the same name or version number at once. A version the registry has archived
 cannot be reactivated and its hash cannot be registered again, so re-promoting onto it
 answers `promoted: false` naming the archived version rather than claiming success.
+
+The job's facts (tenant, name, provider, fine-tuned model, policy) come with the input;
+only the evaluation's results and samples are read from the store.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -22,9 +24,8 @@ from activities.registry.client import Binding, Model, Version
 from activities.registry.errors import RegistryClientError, RegistryUnavailable
 from activities.registry.model_lock import registry_model_lock
 from core.metrics import timed_step
-from core.models import JobStatus
 from core.steps import PromoteInput, PromotionOutcome
-from store import evaluations, jobs, promotions, samples
+from store import evaluations, promotions, samples
 from store.rows import EvaluationRow
 
 # Our provider names -> the registry's binding provider enum.
@@ -45,12 +46,10 @@ class PromotionActivities:
         self._deps = deps
 
     async def _champion_gate(
-        self, job: asyncpg.Record, evaluation: EvaluationRow | None, model_id: str
+        self, req: PromoteInput, evaluation: EvaluationRow | None, model_id: str
     ) -> GateDecision | None:
         pool = self._deps.pool
-        champion = await promotions.current_champion(
-            pool, job["tenant_id"], job["name"], str(job["id"])
-        )
+        champion = await promotions.current_champion(pool, req.tenant_id, req.job_name, req.job_id)
         if champion is None or evaluation is None or champion.provider_model_id == model_id:
             return None
         champion_model = champion.provider_model_id
@@ -72,41 +71,43 @@ class PromotionActivities:
         }
         return decide(
             compare(candidate_scores, champion_scores, categories),
-            gate_policy(job["policy"]),
+            gate_policy(req.promotion_policy),
             champion_model=champion_model,
             compared_on=compared_on,
         )
 
     async def _register(
-        self, job: asyncpg.Record, evaluation: EvaluationRow | None, model_id: str
+        self, req: PromoteInput, evaluation: EvaluationRow | None, model_id: str
     ) -> tuple[Model, Version, Binding | None]:
         """Find-or-create model, version and binding: each call is safe to repeat. One
         promotion per registry model name at a time, across workers. No binding (None) when
         the version exists but is archived."""
-        name = registry_model_name(job["tenant_id"], job["name"])
+        name = registry_model_name(req.tenant_id, req.job_name)
         async with registry_model_lock(self._deps.settings.database_url, name):
-            return await self._find_or_create(job, evaluation, model_id, name)
+            return await self._find_or_create(req, evaluation, model_id, name)
 
     async def _find_or_create(
-        self, job: asyncpg.Record, evaluation: EvaluationRow | None, model_id: str, name: str
+        self, req: PromoteInput, evaluation: EvaluationRow | None, model_id: str, name: str
     ) -> tuple[Model, Version, Binding | None]:
         registry = self._deps.registry
-        model = await registry.ensure_model(name, task="generation", description=job["description"])
+        model = await registry.ensure_model(
+            name, task="generation", description=req.job_description
+        )
         version = await registry.ensure_version(
             model.id,
             fine_tuned_model_id=model_id,
             eval_score=(evaluation.overall_score if evaluation else None),
             artifact_uri=(
-                f"{self._deps.settings.public_base_url}/trainer/jobs/{job['id']}/model-card"
+                f"{self._deps.settings.public_base_url}/trainer/jobs/{req.job_id}/model-card"
             ),
             model_type="fine-tuned-chat",
-            framework=job["provider"],
+            framework=req.provider.value,
         )
         if version.archived:
             return model, version, None
         binding = await registry.ensure_binding(
             version.id,
-            provider=REGISTRY_PROVIDER.get(job["provider"], job["provider"]),
+            provider=REGISTRY_PROVIDER.get(req.provider.value, req.provider.value),
             provider_model_id=model_id,
             status="active",
         )
@@ -116,7 +117,6 @@ class PromotionActivities:
     @timed_step
     async def promote_model(self, req: PromoteInput) -> PromotionOutcome:
         pool = self._deps.pool
-        job = await jobs.load_job(pool, req.job_id)
         evaluation = (
             await evaluations.load_evaluation(pool, req.evaluation_id)
             if req.evaluation_id
@@ -127,23 +127,25 @@ class PromotionActivities:
             "overall_score": evaluation.overall_score if evaluation else None,
             "forced": req.force,
         }
-        common = {
+        common: dict[str, Any] = {
             "promotion_id": req.promotion_id,
             "job_id": req.job_id,
             "evaluation_id": req.evaluation_id,
-            "tenant_id": job["tenant_id"],
+            "tenant_id": req.tenant_id,
             "forced": req.force,
             "metadata": req.metadata,
         }
-        model_id = job["provider_model_id"]
+        model_id = req.fine_tuned_model
+        if not model_id:
+            decision["outcome"] = "refused"
+            reason = "the job produced no fine-tuned model"
+            return await self._record(common, promoted=False, reason=reason, decision=decision)
         # Re-running a promotion that already succeeded only re-checks the registry records:
         # the decision to promote was made then, against the champion of that time.
         previous = await promotions.load_promotion(pool, req.promotion_id)
         already_promoted = previous is not None and previous.promoted
         refusal = None
-        if not model_id:
-            refusal = "the job produced no fine-tuned model"
-        elif already_promoted:
+        if already_promoted:
             pass
         elif req.metadata.get("approved") is False:
             refusal = (
@@ -156,7 +158,7 @@ class PromotionActivities:
                 else f"evaluation {evaluation.status}: thresholds not met"
             )
         if refusal is None and not req.force and not already_promoted:
-            gate = await self._champion_gate(job, evaluation, model_id)
+            gate = await self._champion_gate(req, evaluation, model_id)
             if gate is not None:
                 decision["champion"] = gate.model_dump(mode="json")
                 if not gate.allowed:
@@ -170,7 +172,7 @@ class PromotionActivities:
             or ("forced promotion" if req.force else "passed all evaluation thresholds")
         )
         try:
-            model, version, binding = await self._register(job, evaluation, model_id)
+            model, version, binding = await self._register(req, evaluation, model_id)
         except RegistryUnavailable as err:
             # Retried by Temporal with backoff: an outage delays promotion, never loses it.
             raise ApplicationError(
@@ -193,7 +195,7 @@ class PromotionActivities:
             ) from None
         if binding is None:
             return await self._archived(model, version, decision, common)
-        if job["status"] == JobStatus.failed.value:
+        if req.completes_failed_job:
             # The job failed only at promotion; now that it is promoted it is complete.
             await promotions.complete_failed_job(pool, req.job_id)
         decision["outcome"] = "promoted"

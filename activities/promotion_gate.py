@@ -96,5 +96,6 @@ def decide(
     )
 
 
-def gate_policy(job_policy: dict[str, Any]) -> GatePolicy:
-    return GatePolicy.model_validate(job_policy.get("promotion") or {})
+def gate_policy(promotion_policy: Any) -> GatePolicy:
+    """From the job's `policy.promotion` (JSON, possibly absent)."""
+    return GatePolicy.model_validate(promotion_policy or {})

@@ -1,6 +1,12 @@
-"""Starting and signalling workflows from the API (Temporal client calls only)."""
+"""Starting and signalling workflows from the API (Temporal client calls only).
+
+Workflows are addressed by type name (workflows.names), never by class: importing a workflow
+module would load the worker's activities into the API process.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
@@ -11,10 +17,10 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from core.models import JobStatus, StepTimeouts, TrainingJobInput
+from core.models import JobState, JobStatus, StepTimeouts, TrainingJobInput
 from core.settings import Settings
 from workflows import search_attributes as sa
-from workflows.training import TrainingJobWorkflow, workflow_id_for
+from workflows.names import TRAINING_WORKFLOW, workflow_id_for
 
 
 def step_timeouts(settings: Settings) -> StepTimeouts:
@@ -30,14 +36,15 @@ def step_timeouts(settings: Settings) -> StepTimeouts:
 
 async def start_training(
     client: Client, settings: Settings, inp: TrainingJobInput, dataset_uri: str
-) -> WorkflowHandle[TrainingJobWorkflow, object]:
+) -> WorkflowHandle[Any, JobState]:
     """Start (or attach to) the job's workflow; a closed run is never started twice."""
     workflow_id = workflow_id_for(inp.job_id)
     try:
         return await client.start_workflow(
-            TrainingJobWorkflow.run,
+            TRAINING_WORKFLOW,
             inp,
             id=workflow_id,
+            result_type=JobState,
             task_queue=settings.temporal_task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -62,4 +69,4 @@ async def start_training(
             # outage budgets bound how long a step waits for a service to come back.
         )
     except WorkflowAlreadyStartedError:
-        return client.get_workflow_handle(workflow_id)
+        return client.get_workflow_handle(workflow_id, result_type=JobState)

@@ -200,9 +200,12 @@ class TrainingJobInput(BaseModel):
     job_id: str
     tenant_id: str
     name: str
+    description: str | None = None
     provider: Provider
     base_model: str
     dataset_uri: str
+    # The policy's `promotion` settings as submitted (JSON; the champion gate reads them).
+    promotion_policy: Any = None
     config: TrainingConfig = Field(default_factory=TrainingConfig)
     # The datasheet and the policy's restrictions as stored with the job (JSON).
     datasheet: dict[str, Any] | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue
 
 from core.evaluation import ScoreWeights, SuiteCategory, SuiteScore, Thresholds
 from core.models import JobStage, JobStatus, Provider, TrainingConfig, TrainingProgress
@@ -145,9 +145,22 @@ class FinishEvaluationInput(BaseModel):
 
 
 class PromoteInput(BaseModel):
+    """A promotion and the job facts it registers: who owns the model, under which name,
+    from which provider, and the job's promotion policy (the champion gate's settings)."""
+
     promotion_id: str
     job_id: str
     evaluation_id: str | None
+    tenant_id: str
+    job_name: str
+    job_description: str | None = None
+    provider: Provider
+    # None: the job produced no fine-tuned model (the promotion is refused).
+    fine_tuned_model: str | None
+    # The job's `policy.promotion`, as submitted.
+    promotion_policy: JsonValue = None
+    # The job failed after training (at its promotion, say): promoting it completes it.
+    completes_failed_job: bool = False
     force: bool = False
     metadata: dict[str, Any] = Field(default_factory=dict)
 

@@ -16,13 +16,6 @@ from core.models import JobStage, JobStatus, TrainingProgress
 from core.provider_events import ProviderEvent
 
 
-async def load_job(pool: asyncpg.Pool, job_id: str) -> asyncpg.Record:
-    row = await pool.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
-    if row is None:
-        raise LookupError(f"job {job_id} not found in the projection")
-    return row
-
-
 async def set_status(
     pool: asyncpg.Pool,
     job_id: str,

@@ -6,6 +6,8 @@ import cycle or drags worker code into the API process."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,3 +78,25 @@ def test_routers_share_only_api_deps() -> None:
         if module.startswith("api.routers.") or module == "api.routers"
     ]
     assert not found, "\n".join(found)
+
+
+def test_api_process_loads_no_worker_code() -> None:
+    """What the API process loads, not only what api/ names: the API starts workflows by
+    type name, so activities/ (the provider code with it) stays out, even through
+    workflows/. The OpenAI SDK itself is the API's too (it lists base models)."""
+    probe = (
+        "import sys, api.app; "
+        "print('\\n'.join(m for m in sys.modules "
+        "if m.split('.')[0] == 'activities' or 'openai_provider' in m))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = sorted(done.stdout.split())
+    assert not loaded, "importing api.app loads worker code:\n" + "\n".join(loaded)

@@ -3,8 +3,9 @@
 A change to a workflow that running executions would not survive (a step added, removed or
 reordered without `workflow.patched`) fails here. The fixtures under
 tests/fixtures/histories/ were recorded from the workflows as they are since they began to
-own the job's lifecycle and call activities by reference; re-record them only together with
-a `workflow.patched` change, or with a change deployed once running executions have drained:
+own the job's lifecycle, call activities by reference and carry the job's facts in their
+inputs (the promotion's too); re-record them only together with a `workflow.patched` change,
+or with a change deployed once running executions have drained:
 
     RECORD_HISTORIES=1 .venv/bin/pytest -q tests/test_replay.py -k test_record_histories
 """

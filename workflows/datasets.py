@@ -13,10 +13,11 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.datasets.activities import DatasetActivities
     from core.steps import DatasetInspection, InspectDatasetInput
+    from workflows.names import DATASET_CHECK_WORKFLOW
     from workflows.options import QUICK_RETRY
 
 
-@workflow.defn(name="DatasetCheckWorkflow")
+@workflow.defn(name=DATASET_CHECK_WORKFLOW)
 class DatasetCheckWorkflow:
     @workflow.run
     async def run(self, req: InspectDatasetInput) -> DatasetInspection:

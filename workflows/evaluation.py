@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         SuiteTask,
     )
     from workflows.failures import describe_failure
+    from workflows.names import EVALUATION_WORKFLOW
     from workflows.options import BOOKKEEPING_TIMEOUT, OUTAGE_BUDGET, PATIENT_RETRY, QUICK_RETRY
 
 
@@ -141,7 +142,7 @@ async def _grade_per_suite(start: StartEvaluationInput, plan: EvaluationPlan) ->
     )
 
 
-@workflow.defn(name="EvaluationWorkflow")
+@workflow.defn(name=EVALUATION_WORKFLOW)
 class EvaluationWorkflow:
     """On-demand evaluation of a finished job (`POST /trainer/jobs/{id}/evaluate`)."""
 

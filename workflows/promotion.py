@@ -13,10 +13,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.promotion import PromotionActivities
     from core.steps import PromoteInput, PromotionOutcome, RecordFailureInput
     from workflows.failures import describe_failure
+    from workflows.names import PROMOTION_WORKFLOW
     from workflows.options import BOOKKEEPING_TIMEOUT, OUTAGE_BUDGET, PATIENT_RETRY
 
 
-@workflow.defn(name="PromotionWorkflow")
+@workflow.defn(name=PROMOTION_WORKFLOW)
 class PromotionWorkflow:
     @workflow.run
     async def run(self, req: PromoteInput) -> PromotionOutcome:
@@ -40,9 +41,3 @@ class PromotionWorkflow:
                 retry_policy=PATIENT_RETRY,
             )
             raise
-
-
-def promotion_workflow_id(promotion_id: str) -> str:
-    """One workflow id per promotion row: concurrent requests join the running workflow
-    and a later request re-runs it (the registry steps are find-or-create)."""
-    return f"promotion-{promotion_id}"

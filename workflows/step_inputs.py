@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from core.models import TrainingJobInput
-    from core.steps import LaunchInput, StartEvaluationInput, ValidateInput, WaitInput
+    from core.steps import (
+        LaunchInput,
+        PromoteInput,
+        StartEvaluationInput,
+        ValidateInput,
+        WaitInput,
+    )
 
 
 def validate_input(inp: TrainingJobInput) -> ValidateInput:
@@ -59,4 +67,26 @@ def evaluation_input(
         base_model=inp.base_model,
         job_name=inp.name,
         heartbeat_seconds=inp.timeouts.wait_heartbeat_seconds,
+    )
+
+
+def promote_input(
+    inp: TrainingJobInput,
+    *,
+    promotion_id: str,
+    evaluation_id: str | None,
+    fine_tuned_model: str | None,
+    metadata: dict[str, Any],
+) -> PromoteInput:
+    return PromoteInput(
+        promotion_id=promotion_id,
+        job_id=inp.job_id,
+        evaluation_id=evaluation_id,
+        tenant_id=inp.tenant_id,
+        job_name=inp.name,
+        job_description=inp.description,
+        provider=inp.provider,
+        fine_tuned_model=fine_tuned_model,
+        promotion_policy=inp.promotion_policy,
+        metadata=metadata,
     )

@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
         ResumeState,
         TrainingJobInput,
     )
-    from core.steps import PromoteInput, ValidationSummary, WaitResult
+    from core.steps import ValidationSummary, WaitResult
     from core.text_sanitize import ERROR_MESSAGE_MAX_CHARS, safe_code, safe_optional_text
     from workflows import search_attributes as sa
     from workflows.details import render_details
@@ -43,15 +43,18 @@ with workflow.unsafe.imports_passed_through():
     from workflows.failures import describe_failure
     from workflows.job_end import cancel_provider_job, record_job_end, record_job_status
     from workflows.messages import NO_INPUT, read_cancel, read_decision, unsafe_decision_field
+    from workflows.names import TRAINING_WORKFLOW
     from workflows.options import OUTAGE_BUDGET, PATIENT_RETRY, QUICK_RETRY
-    from workflows.step_inputs import evaluation_input, launch_input, validate_input, wait_input
+    from workflows.step_inputs import (
+        evaluation_input,
+        launch_input,
+        promote_input,
+        validate_input,
+        wait_input,
+    )
 
 
-def workflow_id_for(job_id: str) -> str:
-    return f"training-job-{job_id}"
-
-
-@workflow.defn(name="TrainingJobWorkflow")
+@workflow.defn(name=TRAINING_WORKFLOW)
 class TrainingJobWorkflow:
     @workflow.init
     def __init__(self, inp: TrainingJobInput) -> None:
@@ -290,10 +293,11 @@ class TrainingJobWorkflow:
         await self._set_status(JobStatus.evaluating, JobStage.promoting)
         outcome = await workflow.execute_activity_method(
             PromotionActivities.promote_model,
-            PromoteInput(
+            promote_input(
+                inp,
                 promotion_id=str(workflow.uuid4()),
-                job_id=inp.job_id,
                 evaluation_id=self._state.evaluation_id,
+                fine_tuned_model=self._state.fine_tuned_model,
                 metadata=metadata,
             ),
             start_to_close_timeout=timedelta(seconds=inp.timeouts.promote_seconds),

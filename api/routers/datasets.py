@@ -19,8 +19,8 @@ from core.json_types import IntegerOnly
 from core.models import TrainingMethod
 from core.steps import DatasetInspection, InspectDatasetInput
 from core.text import FreeJson, Name, ShortText, UriText
-from workflows.datasets import DatasetCheckWorkflow
 from workflows.failures import describe_failure
+from workflows.names import DATASET_CHECK_WORKFLOW, dataset_check_workflow_id
 
 router = APIRouter(prefix="/trainer/datasets", tags=["Training Jobs"], route_class=StrictJSONRoute)
 
@@ -83,7 +83,7 @@ async def validate_dataset(
         raise ApiError(422, err.code, f"datasetUri: {err}") from None
     try:
         inspection = await st.temporal.execute_workflow(
-            DatasetCheckWorkflow.run,
+            DATASET_CHECK_WORKFLOW,
             InspectDatasetInput(
                 dataset_uri=body.dataset_uri,
                 tenant_id=tenant,
@@ -92,12 +92,12 @@ async def validate_dataset(
                 method=body.method.value,
                 n_epochs=body.n_epochs,
             ),
-            id=f"dataset-check-{uuid.uuid4()}",
+            id=dataset_check_workflow_id(str(uuid.uuid4())),
             task_queue=st.settings.temporal_task_queue,
             execution_timeout=timedelta(minutes=5),
+            result_type=DatasetInspection,
         )
     except WorkflowFailureError as err:
         code, message = describe_failure(err.cause)
         raise ApiError(status_for(code), code, message) from None
-    assert isinstance(inspection, DatasetInspection)
     return DatasetValidateResponse(ok=inspection.ok, report=inspection.report)

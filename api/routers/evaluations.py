@@ -26,6 +26,7 @@ from api.schemas import (
 from api.state import AppState
 from core.bounds import MAX_LIST_OFFSET
 from core.custom_suite_checks import check_custom_tests
+from core.evaluation import EvaluationSummary
 from core.models import EvaluationStatus, JobStatus
 from core.steps import StartEvaluationInput
 from core.suite_selection import SuiteSelectionError, builtin_selection
@@ -39,7 +40,7 @@ from store.evaluations import (
 )
 from store.rows import EvaluationRow
 from store.samples import list_samples
-from workflows.evaluation import EvaluationWorkflow
+from workflows.names import EVALUATION_WORKFLOW, evaluation_workflow_id
 
 router = APIRouter(tags=["Evaluation"], route_class=StrictJSONRoute)
 
@@ -106,7 +107,7 @@ async def start_evaluation(
         )
     check_harness_config(body.harness_config)
     evaluation_id = str(uuid.uuid4())
-    workflow_id = f"evaluation-{evaluation_id}"
+    workflow_id = evaluation_workflow_id(evaluation_id)
     harness_config = json.loads(body.harness_config.model_dump_json(exclude_none=True))
     row = await insert_evaluation_once(
         st,
@@ -123,7 +124,7 @@ async def start_evaluation(
     )
     try:
         await st.temporal.start_workflow(
-            EvaluationWorkflow.run,
+            EVALUATION_WORKFLOW,
             StartEvaluationInput(
                 evaluation_id=evaluation_id,
                 job_id=str(job_id),
@@ -141,6 +142,7 @@ async def start_evaluation(
             task_queue=st.settings.temporal_task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             static_summary=f"evaluation of {job.name} · {job.tenant_id}",
+            result_type=EvaluationSummary,
         )
     except RPCError:
         # Free the job's one in-flight slot: a row nothing will run must not block retries.

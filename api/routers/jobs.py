@@ -37,7 +37,7 @@ from store.job_listing import ListedJob, get_listed_job, list_jobs
 from store.job_records import delete_job, get_job, insert_job, update_job_text
 from store.promotions import latest_promotion
 from store.rows import JobRow
-from workflows.training import workflow_id_for
+from workflows.names import workflow_id_for
 
 router = APIRouter(prefix="/trainer/jobs", tags=["Training Jobs"], route_class=StrictJSONRoute)
 
@@ -192,9 +192,11 @@ async def create_job(
             job_id=job_id,
             tenant_id=tenant,
             name=body.name,
+            description=row.description,
             provider=body.provider,
             base_model=body.base_model,
             dataset_uri=body.dataset_uri,
+            promotion_policy=request["policy"].get("promotion"),
             config=body.config,
             datasheet=request["datasheet"],
             restrictions=request["policy"].get("restrictions") or {},

@@ -16,11 +16,11 @@ from api.json_body import StrictJSONRoute
 from api.mapping import evaluation_brief, promotion_response
 from api.schemas import PromotionRequest, PromotionResponse
 from core.models import JobStatus
-from core.steps import PromoteInput
+from core.steps import PromoteInput, PromotionOutcome
 from store.evaluations import latest_evaluation
 from store.promotions import latest_promotion, load_promotion, requested_promotion
 from workflows.failures import describe_failure
-from workflows.promotion import PromotionWorkflow, promotion_workflow_id
+from workflows.names import PROMOTION_WORKFLOW, promotion_workflow_id
 
 router = APIRouter(tags=["Promotion"], route_class=StrictJSONRoute)
 
@@ -84,11 +84,18 @@ async def promote(
     )
     promotion_id = str(row.id)
     handle = await st.temporal.start_workflow(
-        PromotionWorkflow.run,
+        PROMOTION_WORKFLOW,
         PromoteInput(
             promotion_id=promotion_id,
             job_id=str(job_id),
             evaluation_id=str(evaluation.id) if evaluation else None,
+            tenant_id=job.tenant_id,
+            job_name=job.name,
+            job_description=job.description,
+            provider=job.provider,
+            fine_tuned_model=job.provider_model_id,
+            promotion_policy=job.policy.get("promotion"),
+            completes_failed_job=job.status == JobStatus.failed,
             force=body.force,
             metadata=metadata,
         ),
@@ -97,6 +104,7 @@ async def promote(
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         static_summary=f"promotion of {job.name} · {job.tenant_id}",
+        result_type=PromotionOutcome,
     )
     try:
         await asyncio.wait_for(handle.result(), SYNC_WAIT_SECONDS)
