@@ -10,12 +10,12 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
-from core.db import open_database
+from core.db import create_pool
+from scripts.stack import fresh_database
 from store.job_listing import get_listed_job, jobs_by_stage, list_jobs, service_stats
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -27,19 +27,10 @@ PROVIDERS = ["openai", "bedrock"]
 @pytest.fixture(scope="module")
 async def pool() -> AsyncIterator[asyncpg.Pool]:
     """A database of this module's own: the admin views count every job in it."""
-    base = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    parts = urlsplit(base)
-    name = f"model_trainer_listing_{os.getpid()}"
-    admin = await asyncpg.connect(urlunsplit(parts._replace(path="/postgres")))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        db = await open_database(urlunsplit(parts._replace(path=f"/{name}")), max_size=2)
+    async with fresh_database(f"model_trainer_listing_{os.getpid()}", migrate=True) as url:
+        db = await create_pool(url, max_size=2)
         yield db
         await db.close()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 @pytest.fixture(scope="module")
