@@ -31,6 +31,7 @@ _PLAIN_KEY = re.compile(f"[{IDENTIFIER_CHARS}]{{1,{IDENTIFIER_MAX_CHARS}}}")
 NAME_MAX_CHARS = 255
 REASON_MAX_CHARS = 1000
 NOTE_MAX_CHARS = 2000
+DESCRIPTION_MAX_CHARS = 4000
 
 
 def text_problem(value: str) -> str | None:
@@ -63,7 +64,7 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=NAME_MAX_CHARS)
 Label = Annotated[str, StringConstraints(max_length=1000), _SAFE]
 Reason = Annotated[str, StringConstraints(max_length=REASON_MAX_CHARS), _SAFE]
 Note = Annotated[str, StringConstraints(max_length=NOTE_MAX_CHARS), _SAFE]
-Description = Annotated[str, StringConstraints(max_length=4000), _SAFE]
+Description = Annotated[str, StringConstraints(max_length=DESCRIPTION_MAX_CHARS), _SAFE]
 UriText = Annotated[str, StringConstraints(min_length=1, max_length=2048), _SAFE]
 
 

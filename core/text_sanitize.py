@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from core.text import (
+    DESCRIPTION_MAX_CHARS,
     IDENTIFIER_CHARS,
     IDENTIFIER_MAX_CHARS,
     NAME_MAX_CHARS,
@@ -21,6 +22,7 @@ from core.text import (
 
 __all__ = [
     "CODE_MAX_CHARS",
+    "DESCRIPTION_MAX_CHARS",
     "ERROR_MESSAGE_MAX_CHARS",
     "NAME_MAX_CHARS",
     "NOTE_MAX_CHARS",

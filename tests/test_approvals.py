@@ -49,6 +49,25 @@ async def test_approved_job_is_promoted_with_the_reviewer_recorded(
     assert late.status_code == 409
 
 
+async def test_a_job_renamed_while_it_waits_is_promoted_under_its_new_name(
+    api: httpx.AsyncClient, registry: httpx.AsyncClient
+) -> None:
+    job = await awaiting_approval(api, "before-rename")
+    renamed = await api.put(
+        f"/trainer/jobs/{job['id']}",
+        json={"name": "after-rename", "description": "renamed while waiting"},
+    )
+    assert renamed.status_code == 200, renamed.text
+    approved = await api.post(f"/trainer/jobs/{job['id']}/approve", json={"reviewer": "dr-rivera"})
+    assert approved.status_code == 200, approved.text
+    done = await wait_for_job(api, job["id"])
+    assert done["promotion"]["promoted"] is True
+    model_id = done["promotion"]["registry_model_id"]
+    model = (await registry.get(f"/models/{model_id}")).json()
+    assert model["name"] == f"{job['tenantId']}-after-rename"
+    assert model["description"] == "renamed while waiting"
+
+
 async def test_rejected_job_completes_without_promotion(api: httpx.AsyncClient) -> None:
     job = await awaiting_approval(api, "reject-me")
     response = await api.post(

@@ -17,6 +17,7 @@ from temporalio.common import RawValue
 with workflow.unsafe.imports_passed_through():
     from core.models import ApprovalDecision, CancelRequest
     from core.text_sanitize import (
+        DESCRIPTION_MAX_CHARS,
         NAME_MAX_CHARS,
         NOTE_MAX_CHARS,
         REASON_MAX_CHARS,
@@ -62,6 +63,19 @@ def read_decision(raw: RawValue) -> ApprovalDecision | None:
     return ApprovalDecision.model_construct(
         reviewer=reviewer, note=safe_optional_text(_text(fields, "note"), NOTE_MAX_CHARS)
     )
+
+
+def read_rename(raw: RawValue) -> dict[str, str]:
+    """A new name and/or description for the job; fields that are absent or empty stay."""
+    fields = _fields(raw) or {}
+    renamed: dict[str, str] = {}
+    name = safe_text(_text(fields, "name") or "", NAME_MAX_CHARS)
+    if name.strip():
+        renamed["name"] = name
+    description = _text(fields, "description")
+    if description is not None:
+        renamed["description"] = safe_text(description, DESCRIPTION_MAX_CHARS)
+    return renamed
 
 
 def unsafe_decision_field(decision: ApprovalDecision) -> str | None:

@@ -42,7 +42,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.evaluation import evaluate
     from workflows.failures import describe_failure
     from workflows.job_end import cancel_provider_job, record_job_end, record_job_status
-    from workflows.messages import NO_INPUT, read_cancel, read_decision, unsafe_decision_field
+    from workflows.messages import (
+        NO_INPUT,
+        read_cancel,
+        read_decision,
+        read_rename,
+        unsafe_decision_field,
+    )
     from workflows.names import TRAINING_WORKFLOW
     from workflows.options import OUTAGE_BUDGET, PATIENT_RETRY, QUICK_RETRY
     from workflows.step_inputs import (
@@ -87,6 +93,13 @@ class TrainingJobWorkflow:
             self._cancel = read_cancel(raw)
             if self._pipeline is not None:
                 self._pipeline.cancel()
+
+    # A PATCH of the job's name or description while it runs: its promotion uses them.
+    @workflow.signal(name="rename")
+    def rename(self, raw: RawValue = NO_INPUT) -> None:
+        renamed = read_rename(raw)
+        if renamed:
+            self._input = self._input.model_copy(update=renamed)
 
     @workflow.update(name="approve")
     def approve(self, decision: ApprovalDecision) -> JobState:
@@ -166,7 +179,8 @@ class TrainingJobWorkflow:
         else:  # a continued run: training is under way at the provider
             provider_job_id = inp.resume.provider_job_id
         fine_tuned_model = await self._wait_for_training(inp, provider_job_id)
-        summary = await self._evaluate(inp, fine_tuned_model)
+        # From here on the job's current name and description count (see `rename`).
+        summary = await self._evaluate(self._input, fine_tuned_model)
         if not summary.passed:
             # Failing thresholds is an evaluation result, not a job failure.
             self._state.promoted = False
@@ -174,7 +188,7 @@ class TrainingJobWorkflow:
         approval = None
         if inp.require_approval or self._costly:
             approval = await self._await_approval(inp)
-        await self._promote(inp, approval)
+        await self._promote(self._input, approval)
 
     async def _conclude(self, inp: TrainingJobInput) -> JobState:
         """Await the pipeline, then record how the job ended, whatever that was."""
@@ -327,7 +341,7 @@ class TrainingJobWorkflow:
             costly=self._costly,
             runs=self._run_number,
         )
-        workflow.continue_as_new(inp.model_copy(update={"resume": resume}))
+        workflow.continue_as_new(self._input.model_copy(update={"resume": resume}))
 
     # ---- bookkeeping ---------------------------------------------------------------------
 

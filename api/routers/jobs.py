@@ -293,7 +293,22 @@ async def update_job(
             )
         await _cancel(st, caller, row, "cancelled by update")
     await update_job_text(st.pool, str(job_id), body.name, body.description)
+    if not row.status.is_terminal and (body.name is not None or body.description is not None):
+        await _tell_workflow_renamed(st, row, body.name, body.description)
     return await load_job_response(st, await require_job(st, caller, job_id))
+
+
+async def _tell_workflow_renamed(
+    st: AppState, row: JobRow, name: str | None, description: str | None
+) -> None:
+    """A running job promotes under its current name: the workflow holds the job's facts."""
+    fields = {"name": name, "description": description}
+    renamed = {key: value for key, value in fields.items() if value is not None}
+    handle = st.temporal.get_workflow_handle(row.workflow_id)
+    try:
+        await handle.signal("rename", renamed)
+    except RPCError:
+        pass  # the workflow has ended: nothing of it is left to promote
 
 
 @router.delete(
