@@ -66,7 +66,8 @@ async def test_small_evaluation_runs_in_one_activity(
     settings: Settings, worker_processes: WorkerProcesses, temporal_client: Client
 ) -> None:
     """Below `eval_fan_out_min_calls` the evaluation is graded by one activity after its
-    planning: six activities for the whole job, with the same scores and records."""
+    planning (a local activity): five activities for the whole job, with the same scores and
+    records."""
     isolated = settings.model_copy(update={"temporal_task_queue": f"inline-{uuid.uuid4().hex[:8]}"})
     env_overrides = {"EVAL_FAN_OUT_MIN_CALLS": "100000"}
     await worker_processes.start(isolated, extra_env=env_overrides)
@@ -92,7 +93,6 @@ async def test_small_evaluation_runs_in_one_activity(
         "validate_dataset",
         "launch_fine_tune",
         "wait_for_fine_tune",
-        "start_evaluation",
         "grade_small_evaluation",
         "promote_model",
     ]

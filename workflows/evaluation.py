@@ -82,7 +82,8 @@ async def evaluate(start: StartEvaluationInput) -> EvaluationSummary:
 
 
 async def _evaluate(start: StartEvaluationInput) -> EvaluationSummary:
-    plan = await workflow.execute_activity_method(
+    # Recording and planning is a few quick queries: a local activity, like status writes.
+    plan = await workflow.execute_local_activity_method(
         EvaluationActivities.start_evaluation,
         start,
         start_to_close_timeout=BOOKKEEPING_TIMEOUT,
@@ -125,6 +126,8 @@ async def _grade_per_suite(start: StartEvaluationInput, plan: EvaluationPlan) ->
             if plan.baseline_model:
                 baseline = await _run_suites(start, plan, plan.baseline_model, "baseline", deadline)
     except ActivityError as err:
+        if is_cancelled_exception(err):
+            raise  # a cancelled evaluation is closed as stopped, by `evaluate`
         # A suite that cannot run at all makes the evaluation `error`, not the job.
         error_message = describe_failure(err)[1]
     return await workflow.execute_activity_method(
