@@ -110,23 +110,32 @@ class BareWorkflow:
         return done
 
 
-# The training workflow's steps as parallel widths, for a small evaluation (planned, then
-# graded by one activity): validate, launch, wait, plan, grade, promote. A large evaluation
-# fans out instead, e.g. --probe-shape 1,1,1,1,8,1,1 for four suites of candidate and
-# baseline. (The job's status writes are local activities: no activity tasks.)
-TRAINING_SHAPE = (1, 1, 1, 1, 1, 1)
+# The training workflow's steps, for a small evaluation (planned, then graded by one
+# activity). A number is that many activities run in parallel; `s` is a status write (the
+# JobStatus upsert and a local activity); `l` is a local activity alone (the evaluation's
+# planning). validate, launch, wait, plan, grade and promote, with the status writes around
+# them. A large evaluation fans out instead, e.g. s,1,s,1,1,s,l,8,1,s,1,s for four suites of
+# candidate and baseline (then their summary).
+TRAINING_SHAPE = ("s", "1", "s", "1", "1", "s", "l", "1", "s", "1", "s")
+STATUS_WRITES = ("validating", "training", "evaluating", "evaluating", "completed")
+
+
+@activity.defn(name="bench_noop_local")
+async def noop_local(step: int) -> int:
+    return step
 
 
 @workflow.defn(name="JobShapedWorkflow")
 class JobShapedWorkflow:
-    """A training job's orchestration with no-op steps: `widths` activities per step (run in
-    parallel when > 1), started with the job's search attributes and upserting `JobStatus`
-    (and `FineTunedModel`) as the job does. Its rate is the ceiling the server allows that
-    shape, whatever the activities do; pass another shape to price a proposed workflow."""
+    """A training job's orchestration with no-op steps (see TRAINING_SHAPE), started with the
+    job's search attributes and upserting `JobStatus` (and `FineTunedModel`) where the job
+    does. Its rate is the ceiling the server allows that shape, whatever the activities do;
+    pass another shape to price a proposed workflow."""
 
     @workflow.run
-    async def run(self, widths: list[int]) -> int:
+    async def run(self, shape: list[str]) -> int:
         done = 0
+        writes = iter(STATUS_WRITES)
 
         async def step() -> None:
             nonlocal done
@@ -138,15 +147,22 @@ class JobShapedWorkflow:
             )
             done += 1
 
-        # Status upserts where the job makes them: before steps 1, 2 and 4, and at the end.
-        upserts = {0: "validating", 1: "training", 3: "evaluating"}
-        for index, width in enumerate(widths):
-            if index == 3:
-                workflow.upsert_search_attributes([sa.FINE_TUNED_MODEL.value_set("ft:bench")])
-            if index in upserts:
-                workflow.upsert_search_attributes([sa.JOB_STATUS.value_set(upserts[index])])
-            await asyncio.gather(*(step() for _ in range(width)))
-        workflow.upsert_search_attributes([sa.JOB_STATUS.value_set("completed")])
+        async def local_step() -> None:
+            await workflow.execute_local_activity(
+                noop_local, done, start_to_close_timeout=timedelta(seconds=30)
+            )
+
+        for token in shape:
+            if token == "s":
+                status = next(writes, "completed")
+                if status == "evaluating" and done == 3:  # training ended with a model
+                    workflow.upsert_search_attributes([sa.FINE_TUNED_MODEL.value_set("ft:bench")])
+                workflow.upsert_search_attributes([sa.JOB_STATUS.value_set(status)])
+                await local_step()
+            elif token == "l":
+                await local_step()
+            else:
+                await asyncio.gather(*(step() for _ in range(int(token))))
         return done
 
 
@@ -495,11 +511,11 @@ async def run_bare(
         client,
         task_queue=queue,
         workflows=[BareWorkflow, JobShapedWorkflow],
-        activities=[noop],
+        activities=[noop, noop_local],
         **worker_options(args),
     )
-    widths = list(args.probe_shape)
-    expected = sum(widths) if shaped else BARE_ACTIVITIES
+    shape = list(args.probe_shape)
+    expected = sum(int(t) for t in shape if t.isdigit()) if shaped else BARE_ACTIVITIES
 
     async def start(workflow_id: str) -> Any:
         if not shaped:
@@ -516,7 +532,7 @@ async def run_bare(
         )
         return await client.start_workflow(
             JobShapedWorkflow.run,
-            widths,
+            shape,
             id=workflow_id,
             task_queue=queue,
             search_attributes=attributes,
@@ -533,8 +549,7 @@ async def run_bare(
     failures = [
         f"{wid}: {out!r}" for wid, out in zip(ids, outcomes, strict=True) if out != expected
     ]
-    shape = ",".join(map(str, widths))
-    name = f"job-shaped no-op workflows [{shape}]" if shaped else "bare workflows"
+    name = f"job-shaped no-op workflows [{','.join(shape)}]" if shaped else "bare workflows"
     return PhaseResult(name, count, seconds, failures, ids, cpu)
 
 
@@ -808,10 +823,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--probe-shape",
-        type=lambda text: tuple(int(w) for w in text.split(",")),
+        type=lambda text: tuple(text.split(",")),
         default=TRAINING_SHAPE,
-        help="the probe's activities per step, comma-separated "
-        f"(default {','.join(map(str, TRAINING_SHAPE))}: the training workflow)",
+        help="the probe's steps, comma-separated: a number of parallel activities, s (status "
+        "write), l (local activity) "
+        f"(default {','.join(TRAINING_SHAPE)}: the training workflow)",
     )
     parser.add_argument(
         "--cprofile",
