@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, JsonValue
+from pydantic import BaseModel, BeforeValidator, Field, JsonValue
 
 from core.evaluation import ScoreWeights, SuiteCategory, SuiteScore, Thresholds
 from core.models import JobStage, JobStatus, Provider, TrainingConfig, TrainingProgress
+from core.provider_status import ProviderJobStatus, recorded_status
+
+# The normalized status, also read from results recorded with a provider's raw one.
+StepStatus = Annotated[ProviderJobStatus, BeforeValidator(recorded_status)]
 
 
 class JobRef(BaseModel):
@@ -48,7 +52,7 @@ class LaunchInput(BaseModel):
 
 class LaunchResult(BaseModel):
     provider_job_id: str
-    provider_status: str
+    provider_status: StepStatus
     reused_existing: bool = False
 
 
@@ -63,7 +67,7 @@ class WaitInput(BaseModel):
 
 class WaitResult(BaseModel):
     done: bool
-    provider_status: str
+    provider_status: StepStatus
     progress: TrainingProgress = Field(default_factory=TrainingProgress)
     fine_tuned_model: str | None = None
     trained_tokens: int | None = None
@@ -81,7 +85,7 @@ class CancelProviderInput(BaseModel):
 
 class CancelProviderResult(BaseModel):
     provider_job_id: str | None = None
-    provider_status: str | None = None
+    provider_status: StepStatus | None = None
 
 
 class SuiteRef(BaseModel):

@@ -162,6 +162,8 @@ async def record_progress(
 
 
 async def record_events(pool: asyncpg.Pool, job_id: str, events: list[ProviderEvent]) -> None:
+    """The events as reported, and the metric points the provider read from them, one row
+    per step (job_metrics has no columns for a point's learning rate and epoch)."""
     if not events:
         return
     async with pool.acquire() as conn, conn.transaction():
@@ -174,7 +176,7 @@ async def record_events(pool: asyncpg.Pool, job_id: str, events: list[ProviderEv
             """,
             [(job_id, e.id, e.created_at, e.level, e.type, e.message, e.data) for e in events],
         )
-        metrics = [e for e in events if e.type == "metrics" and e.data and "step" in e.data]
+        points = [e.metric for e in events if e.metric is not None]
         await conn.executemany(
             """
             INSERT INTO job_metrics (job_id, step, total_steps, train_loss, valid_loss,
@@ -185,16 +187,15 @@ async def record_events(pool: asyncpg.Pool, job_id: str, events: list[ProviderEv
             [
                 (
                     job_id,
-                    int(e.data["step"]),
-                    _int_or_none(e.data.get("total_steps")),
-                    _float_or_none(e.data.get("train_loss")),
-                    _float_or_none(e.data.get("valid_loss")),
-                    _float_or_none(e.data.get("train_mean_token_accuracy")),
-                    _float_or_none(e.data.get("valid_mean_token_accuracy")),
-                    e.created_at,
+                    p.step,
+                    p.total_steps,
+                    p.train_loss,
+                    p.valid_loss,
+                    p.train_token_accuracy,
+                    p.valid_token_accuracy,
+                    p.recorded_at,
                 )
-                for e in metrics
-                if e.data is not None
+                for p in points
             ],
         )
 
@@ -242,11 +243,3 @@ async def count_attempt(pool: asyncpg.Pool, job_id: str, attempt: int) -> None:
         job_id,
         attempt - 1,
     )
-
-
-def _float_or_none(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
-
-
-def _int_or_none(value: object) -> int | None:
-    return int(value) if isinstance(value, int | float) else None

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         ResumeState,
         TrainingJobInput,
     )
+    from core.provider_status import ProviderJobStatus
     from core.steps import ValidationSummary, WaitResult
     from core.text_sanitize import ERROR_MESSAGE_MAX_CHARS, safe_code, safe_optional_text
     from workflows import search_attributes as sa
@@ -252,7 +253,7 @@ class TrainingJobWorkflow:
                 retry_policy=PATIENT_RETRY,
             )
             self._state.progress = result.progress
-            if result.progress.provider_status == "running":
+            if result.provider_status is ProviderJobStatus.running:
                 self._state.stage = JobStage.training
             self._show_details()
             if result.done:
@@ -261,7 +262,7 @@ class TrainingJobWorkflow:
                 await self._continue_as_new(inp, provider_job_id)
 
     def _trained_model(self, result: WaitResult) -> str:
-        if result.provider_status != "succeeded" or not result.fine_tuned_model:
+        if result.provider_status is not ProviderJobStatus.succeeded or not result.fine_tuned_model:
             raise ApplicationError(
                 result.error_message or f"provider job ended {result.provider_status}",
                 type=result.error_code or f"provider_job_{result.provider_status}",

@@ -18,6 +18,7 @@ from activities.providers.failures import non_retryable, provider_failure, provi
 from core.metrics import record_training, timed_step
 from core.models import JobStage, TrainingProgress
 from core.pricing import training_cost_usd
+from core.provider_status import ProviderJobStatus
 from core.steps import (
     CancelProviderInput,
     CancelProviderResult,
@@ -27,8 +28,6 @@ from core.steps import (
     WaitResult,
 )
 from store import jobs
-
-_QUEUED_STATUSES = {"validating_files", "queued"}
 
 
 class ProviderActivities:
@@ -95,14 +94,14 @@ class ProviderActivities:
                 last_event_id = events[-1].id
             progress = (await jobs.latest_metrics(pool, wait.job_id)).model_copy(
                 update={
-                    "provider_status": provider_job.status,
+                    "provider_status": provider_job.raw_status,
                     "estimated_finish": provider_job.estimated_finish,
                 }
             )
             # Queued or running at the provider: part of the progress this step reports.
             stage = (
                 JobStage.queued_at_provider
-                if provider_job.status in _QUEUED_STATUSES
+                if provider_job.status is ProviderJobStatus.queued
                 else JobStage.training
             )
             await jobs.record_progress(pool, wait.job_id, progress, stage)

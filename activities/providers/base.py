@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from core.models import TrainingConfig
 from core.provider_events import ProviderEvent
+from core.provider_status import ProviderJobStatus
 
 
 class ProviderError(Exception):
@@ -31,7 +32,10 @@ class BaseModelInfo(BaseModel):
 
 class ProviderJob(BaseModel):
     id: str
-    status: str  # validating_files | queued | running | succeeded | failed | cancelled
+    # What the workflow acts on, mapped by the provider from its own status.
+    status: ProviderJobStatus
+    # The provider's own word for it, shown as the job's `progress.provider_status`.
+    raw_status: str
     base_model: str
     fine_tuned_model: str | None = None
     trained_tokens: int | None = None
@@ -45,7 +49,7 @@ class ProviderJob(BaseModel):
 
     @property
     def is_terminal(self) -> bool:
-        return self.status in ("succeeded", "failed", "cancelled")
+        return self.status.is_terminal
 
 
 class FineTuningProvider(Protocol):

@@ -16,6 +16,7 @@ from openai import AsyncOpenAI
 from openai.types.fine_tuning import FineTuningJob
 
 from activities.providers.base import BaseModelInfo, ProviderError, ProviderJob
+from activities.providers.openai_translation import job_status, metric_point
 from core.metrics import PROVIDER_REQUESTS
 from core.models import TrainingConfig, TrainingMethod
 from core.provider_events import ProviderEvent
@@ -46,7 +47,8 @@ def _as_date(value: object) -> date | None:
 def _to_provider_job(job: FineTuningJob) -> ProviderJob:
     return ProviderJob(
         id=job.id,
-        status=job.status,
+        status=job_status(job.status),
+        raw_status=job.status,
         base_model=job.model,
         fine_tuned_model=job.fine_tuned_model,
         trained_tokens=job.trained_tokens,
@@ -266,14 +268,18 @@ class OpenAIProvider:
                 if event.id == last_event_id:
                     reached_known = True
                     break
+                created_at = datetime.fromtimestamp(event.created_at, tz=UTC)
+                event_type = event.type or "message"
+                data = event.data if isinstance(event.data, dict) else None
                 collected.append(
                     ProviderEvent(
                         id=event.id,
-                        created_at=datetime.fromtimestamp(event.created_at, tz=UTC),
+                        created_at=created_at,
                         level=event.level,
-                        type=event.type or "message",
+                        type=event_type,
                         message=event.message,
-                        data=event.data if isinstance(event.data, dict) else None,
+                        data=data,
+                        metric=metric_point(event_type, data, created_at),
                     )
                 )
             if reached_known or not page.has_more or not page.data:
