@@ -6,25 +6,18 @@ import asyncpg
 from openai import AsyncOpenAI
 
 from activities.providers.base import FineTuningProvider
-from activities.providers.openai_provider import OpenAIProvider
+from activities.providers.openai_clients import RotatingOpenAIClient
+from activities.providers.registry import ProviderClients, build_provider
 from activities.registry.client import RegistryClient
 from core.db import open_database
-from core.models import Provider
-from core.openai_client import make_openai_client
 from core.settings import Settings
-
-
-class UnsupportedProvider(Exception):
-    pass
 
 
 class ActivityDeps:
     def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
         self.settings = settings
         self.pool = pool
-        self._openai: AsyncOpenAI | None = None
-        self._openai_key: str | None = None
-        self._retired: list[AsyncOpenAI] = []
+        self._clients = ProviderClients(settings=settings, openai=RotatingOpenAIClient(settings))
         self._registry: RegistryClient | None = None
         self._registry_key: str | None = None
         self._retired_registries: list[RegistryClient] = []
@@ -46,20 +39,12 @@ class ActivityDeps:
 
     @property
     def openai_client(self) -> AsyncOpenAI:
-        """The provider client, rebuilt when the API key (or its file) has been rotated."""
-        key = self.settings.provider_api_key()
-        if self._openai is None or key != self._openai_key:
-            if self._openai is not None:
-                self._retired.append(self._openai)  # in-flight calls may still use it
-            # Temporal retries failed activities; the SDK's own retries smooth short blips.
-            self._openai = make_openai_client(self.settings, max_retries=2)
-            self._openai_key = key
-        return self._openai
+        """The OpenAI client for the evaluation's inference calls, shared with the provider."""
+        return self._clients.openai.current()
 
     def provider(self, name: str) -> FineTuningProvider:
-        if name == Provider.openai.value:
-            return OpenAIProvider(self.openai_client)
-        raise UnsupportedProvider(f"provider '{name}' is not available in this deployment")
+        """The named provider from the registry; `UnsupportedProvider` if not served here."""
+        return build_provider(name, self._clients)
 
     @classmethod
     async def open(cls, settings: Settings) -> ActivityDeps:
@@ -67,8 +52,7 @@ class ActivityDeps:
         return cls(settings=settings, pool=pool)
 
     async def close(self) -> None:
-        for client in [*self._retired, *([self._openai] if self._openai else [])]:
-            await client.close()
+        await self._clients.openai.close()
         for registry in [*self._retired_registries, *([self._registry] if self._registry else [])]:
             await registry.aclose()
         await self.pool.close()

@@ -4,14 +4,19 @@ its `metrics` events into typed metric points. Pure functions, no services."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from openai.types.fine_tuning import FineTuningJob
 
-from activities.providers.openai_provider import _to_provider_job
+from activities.providers.openai_clients import RotatingOpenAIClient
+from activities.providers.openai_provider import OpenAIProvider, _to_provider_job
 from activities.providers.openai_translation import job_status, metric_point
+from activities.providers.registry import ProviderClients, UnsupportedProvider, build_provider
+from core.models import Provider
 from core.provider_status import ProviderJobStatus
+from core.settings import Settings
 from core.steps import CancelProviderResult, LaunchResult, WaitResult
 
 AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -136,3 +141,45 @@ def test_step_results_recorded_with_a_raw_status_still_decode() -> None:
     assert recorded.provider_status is ProviderJobStatus.queued
     with pytest.raises(ValueError):
         WaitResult(done=True, provider_status="paused")
+
+
+def _provider_clients(key: str = "sk-first") -> ProviderClients:
+    settings = Settings.model_validate(
+        {"openai_api_key": key, "openai_base_url": "http://127.0.0.1:9/v1"}
+    )
+    return ProviderClients(settings=settings, openai=RotatingOpenAIClient(settings))
+
+
+async def test_the_registry_builds_the_openai_provider() -> None:
+    clients = _provider_clients()
+    provider = build_provider(Provider.openai.value, clients)
+    assert isinstance(provider, OpenAIProvider)
+    await clients.openai.close()
+
+
+@pytest.mark.parametrize("name", [Provider.vertex_ai.value, "nonsense", ""])
+def test_the_registry_refuses_a_provider_this_deployment_does_not_serve(name: str) -> None:
+    with pytest.raises(UnsupportedProvider, match="is not available in this deployment"):
+        build_provider(name, _provider_clients())
+
+
+def test_a_configured_provider_without_a_factory_is_refused() -> None:
+    with pytest.raises(UnsupportedProvider):
+        build_provider(Provider.openai.value, _provider_clients(), factories={})
+
+
+async def test_the_openai_client_is_rebuilt_when_its_key_rotates(tmp_path: Path) -> None:
+    key_file = tmp_path / "openai_key"
+    key_file.write_text("sk-first")
+    settings = Settings.model_validate(
+        {"openai_api_key_file": str(key_file), "openai_base_url": "http://127.0.0.1:9/v1"}
+    )
+    rotating = RotatingOpenAIClient(settings)
+    first = rotating.current()
+    assert rotating.current() is first
+    key_file.write_text("sk-second")
+    second = rotating.current()
+    assert second is not first and second.api_key == "sk-second"
+    assert not first.is_closed()  # retired, not closed: in-flight calls may still use it
+    await rotating.close()
+    assert first.is_closed() and second.is_closed()

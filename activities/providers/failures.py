@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from temporalio.exceptions import ApplicationError
 
-from activities.deps import ActivityDeps, UnsupportedProvider
+from activities.deps import ActivityDeps
 from activities.providers.base import FineTuningProvider, ProviderError
+from activities.providers.registry import UnsupportedProvider
 
 
 def non_retryable(code: str, message: str) -> ApplicationError:

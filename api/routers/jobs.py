@@ -29,7 +29,8 @@ from api.workflow_starts import start_training, step_timeouts
 from core.bounds import MAX_LIST_OFFSET
 from core.dataset_uri import DatasetUriError, check_uri_syntax, redact_uri
 from core.evaluation import ScoreWeights
-from core.models import CancelRequest, JobStatus, Provider, TrainingJobInput
+from core.models import CancelRequest, JobStatus, TrainingJobInput
+from core.providers import configured_providers
 from core.text import Name, ShortText
 from store.evaluations import latest_evaluation
 from store.events import list_events
@@ -42,7 +43,6 @@ from workflows.names import workflow_id_for
 router = APIRouter(prefix="/trainer/jobs", tags=["Training Jobs"], route_class=StrictJSONRoute)
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c0b8e-2a51-4d8e-9a43-5b0d3c1f7e21")
-SUPPORTED_PROVIDERS = {Provider.openai}
 
 
 async def load_job_response(st: AppState, row: JobRow) -> TrainingJobResponse:
@@ -124,12 +124,13 @@ async def create_job(
     tenant = body.policy.scope
     if not caller.is_admin and caller.tenant != tenant:
         raise ApiError(403, "scope_forbidden", "policy.scope must be the caller's tenant")
-    if body.provider not in SUPPORTED_PROVIDERS:
+    served = configured_providers(st.settings)
+    if body.provider not in served:
         raise ApiError(
             422,
             "provider_unsupported",
             f"provider: '{body.provider.value}' is not available in this deployment "
-            f"(available: {', '.join(p.value for p in SUPPORTED_PROVIDERS)})",
+            f"(available: {', '.join(p.value for p in served)})",
         )
     try:
         check_uri_syntax(body.dataset_uri)
