@@ -107,6 +107,27 @@ async def test_approve_signal_with_nul_reviewer_promotes(
     assert metadata["note"] == "fine \ufffd by me"
 
 
+async def test_rename_signal_with_unstorable_text_still_promotes(
+    api: httpx.AsyncClient, registry: httpx.AsyncClient, temporal_client: Client
+) -> None:
+    created = await submit(
+        api, job_request(name="rename-unsafe", policy={"require_approval": True})
+    )
+    job = await wait_for_job(api, created["id"], until={"evaluating"}, stage="awaiting_approval")
+    handle = temporal_client.get_workflow_handle(job["workflowId"])
+    await handle.signal("rename", raw_json("[1, 2]"))  # not an object: ignored
+    await handle.signal("rename", raw_json(r'{"name":"after\u0000rename","description":"x\ud800"}'))
+    approved = await api.post(f"/trainer/jobs/{job['id']}/approve", json={"reviewer": "dr-rivera"})
+    assert approved.status_code == 200, approved.text
+    done = await wait_for_job(api, job["id"])
+    assert done["status"] == "completed"
+    assert done["promotion"]["promoted"] is True
+    model_id = done["promotion"]["registry_model_id"]
+    model = (await registry.get(f"/models/{model_id}")).json()
+    assert model["name"] == f"{job['tenantId']}-afterrename"
+    assert model["description"] == "x\ufffd"
+
+
 @pytest.fixture
 async def refused_end_records(settings: Settings) -> AsyncIterator[str]:
     """Jobs named as yielded get a database that refuses every end record with a message
