@@ -28,7 +28,7 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -e '.[dev,embedded-db]'
+	$(BIN)/pip install -e '.[dev,embedded-db,training]'
 	touch $(STAMP)
 
 demo: $(STAMP)

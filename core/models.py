@@ -89,6 +89,8 @@ class Provider(StrEnum):
     vertex_ai = "vertex_ai"
     bedrock = "bedrock"
     anthropic = "anthropic"
+    # Open-weights models fine-tuned with LoRA on the platform's own GPUs.
+    self_hosted = "self_hosted"
 
 
 class TrainingMethod(StrEnum):

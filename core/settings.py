@@ -6,6 +6,7 @@ Secrets are `SecretStr` so they never print; each may also come from a file name
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -39,6 +40,34 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     openai_max_retries: int = 4
     openai_timeout_seconds: float = 60.0
+
+    # OpenAI accepts no new fine-tuning jobs after this date; a deployment with an
+    # agreement to keep training there says so here.
+    openai_fine_tuning_cutoff: date = date(2027, 1, 6)
+    openai_fine_tuning_exception: bool = False
+
+    # Self-hosted provider: LoRA on open-weights base models, trained by GPU workers on
+    # their own task queue and served by vLLM. Served only when a catalogue is configured.
+    self_hosted_catalogue_file: Path | None = None
+    # Where weights named by a catalogue's hf_repo are read from (None: the default cache).
+    self_hosted_hf_cache_dir: Path | None = None
+    gpu_task_queue: str = "model-trainer-gpu"
+    # Artifacts (datasets handed to training, checkpoints, adapters): s3://bucket/prefix,
+    # or a local folder for development.
+    artifact_store_url: str = ".run/artifacts"
+    # A checkpoint goes to the artifact store every this many optimizer steps.
+    self_hosted_checkpoint_steps: int = Field(default=50, ge=1)
+    # A GPU worker silent for this long has died: Temporal hands training to another one.
+    self_hosted_heartbeat_timeout_seconds: float = Field(default=60.0, gt=0)
+    self_hosted_training_timeout_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)
+    # Scratch space of a GPU worker (base model copies, checkpoints, the adapter).
+    self_hosted_work_dir: Path = Path(".run/training")
+    # vLLM's OpenAI-compatible server (with --enable-lora) that serves self-hosted models.
+    self_hosted_inference_url: str = "http://127.0.0.1:8004/v1"
+    self_hosted_inference_api_key: SecretStr | None = None
+    # Where that server reads adapters from: a folder both it and the CPU worker see
+    # (a shared volume). None: the server resolves artifact URIs itself.
+    self_hosted_adapter_dir: Path | None = Path(".run/served-adapters")
 
     # Model Registry.
     model_registry_url: str = "http://127.0.0.1:8003"
