@@ -50,10 +50,22 @@ class LaunchInput(BaseModel):
     training_file: str
 
 
+class GpuTrainingPlan(BaseModel):
+    """Where and how long the training activity runs: from the launch step, which reads
+    the deployment's settings (a workflow cannot)."""
+
+    task_queue: str
+    heartbeat_timeout_seconds: float
+    timeout_seconds: float
+
+
 class LaunchResult(BaseModel):
     provider_job_id: str
     provider_status: StepStatus
     reused_existing: bool = False
+    # Set when this service trains the model itself: the GPU task queue's training step
+    # takes the place of polling the provider.
+    gpu_training: GpuTrainingPlan | None = None
 
 
 class WaitInput(BaseModel):

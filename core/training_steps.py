@@ -5,20 +5,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+# GpuTrainingPlan is defined beside LaunchResult, which carries it.
+from core.steps import GpuTrainingPlan as GpuTrainingPlan
+from core.steps import WaitResult
 from core.training_config import SelfHostedTrainingConfig
 
 # What the registry and the job's providerMetadata record about a self-hosted adapter.
 ADAPTER_MODEL_TYPE = "lora-adapter"
 ADAPTER_FRAMEWORK = "transformers-peft"
-
-
-class GpuTrainingPlan(BaseModel):
-    """Where and how long the training activity runs: from the launch step, which reads
-    the deployment's settings (a workflow cannot)."""
-
-    task_queue: str
-    heartbeat_timeout_seconds: float
-    timeout_seconds: float
 
 
 class TrainAdapterInput(BaseModel):
@@ -49,6 +43,12 @@ class AdapterArtifact(BaseModel):
     base_model_source: str  # hf://repo@revision, or the path the weights came from
     model_type: str = ADAPTER_MODEL_TYPE
     framework: str = ADAPTER_FRAMEWORK
+
+
+class TrainAdapterResult(WaitResult):
+    """The training step's end: a wait step's result, and the adapter it wrote."""
+
+    adapter: AdapterArtifact | None = None
 
 
 class ServeAdapterInput(BaseModel):
