@@ -93,6 +93,7 @@ class LocalArtifactStore:
         return self._stored(key, digest)
 
     async def put_directory(self, prefix: str, directory: Path) -> list[StoredObject]:
+        _check_local_key(prefix)
         relatives = await asyncio.to_thread(files_under, directory)
         stored = []
         for relative in relatives:

@@ -154,6 +154,7 @@ class S3ArtifactStore:
         return self._stored(key, digest.size_bytes, digest.sha256)
 
     async def put_directory(self, prefix: str, directory: Path) -> list[StoredObject]:
+        check_key(prefix)
         stored = []
         for relative in await asyncio.to_thread(files_under, directory):
             stored.append(await self.put_file(join_key(prefix, relative), directory / relative))
