@@ -7,7 +7,8 @@ from typing import Any
 
 import asyncpg
 
-from store.rows import ChampionRow, PromotionRow
+from core.models import Provider
+from store.rows import ChampionRow, PromotionRow, Row
 
 
 async def requested_promotion(pool: asyncpg.Pool, promo: dict[str, Any]) -> PromotionRow:
@@ -141,3 +142,39 @@ async def current_champion(
         exclude_job_id,
     )
     return ChampionRow.from_optional(row)
+
+
+class ModelSource(Row):
+    """Which provider serves a model an evaluation grades: its job's provider, and the
+    provider of the tenant's job that produced the model (None for a base model)."""
+
+    job_provider: Provider
+    base_model: str
+    model_provider: Provider | None
+
+
+async def model_source(pool: asyncpg.Pool, job_id: str, model: str) -> ModelSource | None:
+    """The job's provider and base model, and the provider of the tenant's job whose
+    fine-tuned model is `model` (a champion graded as the baseline, or the candidate)."""
+    row = await pool.fetchrow(
+        """
+        SELECT j.provider AS job_provider, j.base_model,
+            (SELECT o.provider FROM jobs o
+             WHERE o.tenant_id = j.tenant_id AND o.provider_model_id = $2
+             ORDER BY o.created_at DESC LIMIT 1) AS model_provider
+        FROM jobs j WHERE j.id = $1
+        """,
+        job_id,
+        model,
+    )
+    return ModelSource.from_optional(row)
+
+
+def serving_provider(source: ModelSource | None, model: str) -> Provider:
+    """The provider whose endpoint serves `model`: the one that trained it, else (a base
+    model) the job's own provider; OpenAI when the job is gone."""
+    if source is None:
+        return Provider.openai
+    if source.model_provider is not None and model != source.base_model:
+        return source.model_provider
+    return source.job_provider

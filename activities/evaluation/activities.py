@@ -18,8 +18,8 @@ from temporalio.exceptions import ApplicationError
 from activities.datasets.fetch import DatasetUriError
 from activities.deps import ActivityDeps
 from activities.evaluation.contamination import contaminated_sample_ids, prompt_fingerprint
+from activities.evaluation.endpoints import grading_targets
 from activities.evaluation.harness import run_suite
-from activities.evaluation.ratelimit import RateLimitGate
 from activities.evaluation.scoring import summarize
 from activities.evaluation.stats import paired_delta
 from activities.evaluation.suite_fetch import fetch_uri_suite
@@ -301,8 +301,10 @@ class EvaluationActivities:
         evaluation = await evaluations.load_evaluation(self._deps.pool, task.evaluation_id)
         suite = await self._load_suite(evaluation, task.suite)
         excluded = await self._excluded(evaluation, suite)
-        # A budget sized for 429 storms; the SDK honours Retry-After between attempts.
-        client = self._deps.openai_client.with_options(max_retries=settings.eval_max_retries)
+        # The graded model on its provider's server; judge and moderation where configured.
+        targets = await grading_targets(
+            self._deps.pool, self._deps.inference, str(evaluation.job_id), task.role, task.model
+        )
         cache = PgCompletionCache(self._deps.pool) if settings.eval_cache_enabled else None
         # Stop just before Temporal's own timeout so the report says which limit was hit.
         left = _deadline_seconds(activity.info())
@@ -310,17 +312,20 @@ class EvaluationActivities:
         try:
             async with deadline:
                 result = await run_suite(
-                    client,
+                    targets.client,
                     suite,
                     task.model,
-                    judge_model=settings.eval_judge_model,
+                    judge_model=targets.judge_model,
                     concurrency=task.concurrency,
                     request_timeout=min(task.timeout_seconds, 120.0),
                     exclude_ids=excluded,
+                    moderation_model=targets.moderation_model,
                     cache=cache,
-                    gate=RateLimitGate(
-                        max_pause_seconds=settings.eval_max_rate_limit_pause_seconds
-                    ),
+                    gate=targets.gate,
+                    model_scope=targets.model_scope,
+                    model_provider=targets.model_provider,
+                    judge_target=targets.judge_target,
+                    moderation_target=targets.moderation_target,
                 )
         except TimeoutError:
             if not deadline.expired():

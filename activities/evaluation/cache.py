@@ -26,10 +26,17 @@ class CompletionCache(Protocol):
     ) -> None: ...
 
 
-def request_key(kind: CacheKind, params: Mapping[str, Any]) -> bytes:
-    """sha256 of the canonical JSON of the request (key order and spacing do not matter)."""
+def request_key(kind: CacheKind, params: Mapping[str, Any], scope: str | None = None) -> bytes:
+    """sha256 of the canonical JSON of the request (key order and spacing do not matter).
+
+    `scope` names the server for any endpoint but OpenAI's (a self-hosted base URL), so
+    one model name served by two servers never shares an entry; OpenAI's keys have none,
+    as they always had."""
+    keyed: dict[str, Any] = {"v": KEY_VERSION, "kind": kind, "params": params}
+    if scope is not None:
+        keyed["scope"] = scope
     canonical = json.dumps(
-        {"v": KEY_VERSION, "kind": kind, "params": params},
+        keyed,
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,

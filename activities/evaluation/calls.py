@@ -21,7 +21,7 @@ from activities.evaluation.cache import request_key
 from activities.providers.openai_provider import counted_call
 
 if TYPE_CHECKING:  # graders import this module; a runtime import would be circular
-    from activities.evaluation.graders.base import GradeContext
+    from activities.evaluation.graders.base import CallTarget, GradeContext
 
 
 def chat_params(
@@ -43,47 +43,56 @@ def chat_params(
     return params
 
 
-def _observe_error(ctx: GradeContext, exc: openai.APIError) -> None:
+def _observe_error(target: CallTarget, exc: openai.APIError) -> None:
     # A 429 that outlived the SDK's retries still says when the budget refills.
-    if ctx.gate is not None and isinstance(exc, openai.APIStatusError):
-        ctx.gate.observe(exc.response.headers)
+    if target.gate is not None and isinstance(exc, openai.APIStatusError):
+        target.gate.observe(exc.response.headers)
 
 
-async def _send_chat(ctx: GradeContext, params: dict[str, Any]) -> ChatCompletion:
+async def _send_chat(
+    ctx: GradeContext, target: CallTarget, params: dict[str, Any]
+) -> ChatCompletion:
+    client, gate = target.client, target.gate
     async with ctx.semaphore:
-        if ctx.gate is not None:
-            await ctx.gate.wait()
+        if gate is not None:
+            await gate.wait()
         try:
-            if isinstance(ctx.client, AsyncOpenAI):
-                with counted_call("chat.completions"):
-                    raw = await ctx.client.chat.completions.with_raw_response.create(
+            if isinstance(client, AsyncOpenAI):
+                with counted_call("chat.completions", target.provider):
+                    raw = await client.chat.completions.with_raw_response.create(
                         **params, timeout=ctx.request_timeout
                     )
-                if ctx.gate is not None:
-                    ctx.gate.observe(raw.headers)
+                if gate is not None:
+                    gate.observe(raw.headers)
                 return raw.parse()
             # In-memory stand-ins for the SDK (unit tests) have no raw responses.
-            return await ctx.client.chat.completions.create(**params, timeout=ctx.request_timeout)
+            return await client.chat.completions.create(**params, timeout=ctx.request_timeout)
         except openai.APIError as exc:
-            _observe_error(ctx, exc)
+            _observe_error(target, exc)
             raise
 
 
 async def chat_completion(
-    ctx: GradeContext, params: dict[str, Any], *, usable: Callable[[ChatCompletion], bool]
+    ctx: GradeContext,
+    params: dict[str, Any],
+    *,
+    usable: Callable[[ChatCompletion], bool],
+    target: CallTarget | None = None,
 ) -> ChatCompletion:
     """A chat completion for `params`, from the cache when this exact request ran before.
 
     `usable` decides whether a fresh response may be cached: a reply the caller rejects
     (no content, a judge reply that does not parse) is an error, and errors are retried
-    on the next run instead of being replayed forever.
+    on the next run instead of being replayed forever. `target` is the server to ask
+    (default: the graded model's).
     """
-    key = request_key("chat", params)
+    target = target or ctx.model_target()
+    key = request_key("chat", params, target.cache_scope)
     if ctx.cache is not None:
         hit = await ctx.cache.get(key)
         if hit is not None:
             return ChatCompletion.model_validate(hit)
-    completion = await _send_chat(ctx, params)
+    completion = await _send_chat(ctx, target, params)
     if ctx.cache is not None and usable(completion):
         await ctx.cache.put(
             key,
@@ -94,34 +103,38 @@ async def chat_completion(
     return completion
 
 
-async def _send_moderation(ctx: GradeContext, params: dict[str, Any]) -> ModerationCreateResponse:
+async def _send_moderation(
+    ctx: GradeContext, target: CallTarget, params: dict[str, Any]
+) -> ModerationCreateResponse:
+    client, gate = target.client, target.gate
     async with ctx.semaphore:
-        if ctx.gate is not None:
-            await ctx.gate.wait()
+        if gate is not None:
+            await gate.wait()
         try:
-            if isinstance(ctx.client, AsyncOpenAI):
-                with counted_call("moderations"):
-                    raw = await ctx.client.moderations.with_raw_response.create(
+            if isinstance(client, AsyncOpenAI):
+                with counted_call("moderations", target.provider):
+                    raw = await client.moderations.with_raw_response.create(
                         **params, timeout=ctx.request_timeout
                     )
-                if ctx.gate is not None:
-                    ctx.gate.observe(raw.headers)
+                if gate is not None:
+                    gate.observe(raw.headers)
                 return raw.parse()
-            return await ctx.client.moderations.create(**params, timeout=ctx.request_timeout)
+            return await client.moderations.create(**params, timeout=ctx.request_timeout)
         except openai.APIError as exc:
-            _observe_error(ctx, exc)
+            _observe_error(target, exc)
             raise
 
 
 async def moderation(ctx: GradeContext, text: str, model: str) -> ModerationCreateResponse:
-    """The provider's moderation of `text`, cached like chat completions."""
+    """The moderation endpoint's verdict on `text`, cached like chat completions."""
+    target = ctx.moderation_call_target()
     params = {"model": model, "input": text}
-    key = request_key("moderation", params)
+    key = request_key("moderation", params, target.cache_scope)
     if ctx.cache is not None:
         hit = await ctx.cache.get(key)
         if hit is not None:
             return ModerationCreateResponse.model_validate(hit)
-    response = await _send_moderation(ctx, params)
+    response = await _send_moderation(ctx, target, params)
     if ctx.cache is not None and response.results:
         await ctx.cache.put(
             key,

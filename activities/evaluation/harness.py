@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from activities.evaluation.cache import CompletionCache
 from activities.evaluation.calls import chat_completion, chat_params
 from activities.evaluation.graders import GradeContext, GraderVerdict, grade
-from activities.evaluation.graders.base import DEFAULT_MODERATION_MODEL
+from activities.evaluation.graders.base import DEFAULT_MODERATION_MODEL, CallTarget
 from activities.evaluation.ratelimit import RateLimitGate
 from activities.evaluation.stats import estimate
 from core.evaluation import SuiteScore
@@ -150,13 +150,19 @@ async def run_suite(
     moderation_model: str = DEFAULT_MODERATION_MODEL,
     cache: CompletionCache | None = None,
     gate: RateLimitGate | None = None,
+    model_scope: str | None = None,
+    model_provider: str = "openai",
+    judge_target: CallTarget | None = None,
+    moderation_target: CallTarget | None = None,
 ) -> SuiteRun:
     """Evaluate `model` on every sample of `suite`.
 
     Samples in `exclude_ids` overlap the training data: they are counted as contaminated
     and never sent to the model, since a memorised answer measures nothing. `cache`
     replays responses of identical earlier requests; `gate` is shared by the calls of one
-    activity and honours the provider's rate-limit headers.
+    activity and honours the provider's rate-limit headers. `client` serves `model` (under
+    `model_scope` in the cache); the judge and moderation call their own targets when
+    given, else the same client.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be >= 1")
@@ -170,6 +176,10 @@ async def run_suite(
         request_timeout=request_timeout,
         cache=cache,
         gate=gate,
+        model_scope=model_scope,
+        model_provider=model_provider,
+        judge_target=judge_target,
+        moderation_target=moderation_target,
     )
 
     async def one(sample: Sample) -> SampleResult:

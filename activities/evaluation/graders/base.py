@@ -51,9 +51,23 @@ class GraderVerdict(BaseModel):
 
 
 @dataclass(frozen=True)
+class CallTarget:
+    """One server the run calls: its client, the scope its cached responses are keyed
+    under (None: OpenAI's, as keys always were), its rate gate and its metrics label."""
+
+    client: AsyncOpenAI
+    cache_scope: str | None = None
+    gate: RateLimitGate | None = None
+    provider: str = "openai"
+
+
+@dataclass(frozen=True)
 class GradeContext:
     """Shared by every grader of a run: the semaphore bounds concurrent API calls, the
-    cache replays earlier responses, the gate holds calls while a rate budget is spent."""
+    cache replays earlier responses, the gate holds calls while a rate budget is spent.
+
+    `client` (with `model_scope` and `gate`) serves the graded model; the judge and
+    moderation use their own targets when given, else the model's."""
 
     client: AsyncOpenAI
     judge_model: str
@@ -63,3 +77,16 @@ class GradeContext:
     judge_seed: int = JUDGE_SEED
     cache: CompletionCache | None = None
     gate: RateLimitGate | None = None
+    model_scope: str | None = None
+    model_provider: str = "openai"
+    judge_target: CallTarget | None = None
+    moderation_target: CallTarget | None = None
+
+    def model_target(self) -> CallTarget:
+        return CallTarget(self.client, self.model_scope, self.gate, self.model_provider)
+
+    def judge_call_target(self) -> CallTarget:
+        return self.judge_target or self.model_target()
+
+    def moderation_call_target(self) -> CallTarget:
+        return self.moderation_target or self.model_target()

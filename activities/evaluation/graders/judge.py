@@ -114,7 +114,10 @@ async def grade_judge(
     )
     try:
         completion = await chat_completion(
-            ctx, params, usable=lambda c: parse_reply(_content(c)) is not None
+            ctx,
+            params,
+            usable=lambda c: parse_reply(_content(c)) is not None,
+            target=ctx.judge_call_target(),
         )
     except openai.APIError as exc:
         return GraderVerdict.error("judge", f"judge call failed: {type(exc).__name__}: {exc}")
