@@ -13,9 +13,10 @@ from typing import Any
 from temporalio import workflow
 from temporalio.api.common.v1 import Payload
 from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from core.models import ApprovalDecision, CancelRequest
+    from core.models import ApprovalDecision, CancelRequest, JobStage
     from core.text_sanitize import (
         DESCRIPTION_MAX_CHARS,
         NAME_MAX_CHARS,
@@ -85,4 +86,21 @@ def unsafe_decision_field(decision: ApprovalDecision) -> str | None:
     note = decision.note
     if note is not None and safe_text(note, NOTE_MAX_CHARS) != note:
         return "note"
+    return None
+
+
+def approval_problem(
+    stage: JobStage, already_decided: bool, decision: ApprovalDecision
+) -> ApplicationError | None:
+    """Why an approve/reject update is refused (its validator raises it), or None."""
+    if stage != JobStage.awaiting_approval or already_decided:
+        return ApplicationError(
+            f"job is not awaiting approval (stage {stage.value})", type="not_awaiting_approval"
+        )
+    field = unsafe_decision_field(decision)
+    if field is not None:
+        return ApplicationError(
+            f"{field}: NUL, lone surrogates and overlong text are not accepted",
+            type="invalid_decision",
+        )
     return None

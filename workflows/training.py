@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
         TrainingJobInput,
     )
     from core.provider_status import ProviderJobStatus
-    from core.steps import ValidationSummary, WaitResult
+    from core.steps import LaunchResult, ValidationSummary, WaitResult
     from core.text_sanitize import ERROR_MESSAGE_MAX_CHARS, safe_code, safe_optional_text
     from workflows import search_attributes as sa
     from workflows.details import render_details
@@ -45,13 +45,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows.job_end import cancel_provider_job, record_job_end, record_job_status
     from workflows.messages import (
         NO_INPUT,
+        approval_problem,
         read_cancel,
         read_decision,
         read_rename,
-        unsafe_decision_field,
     )
     from workflows.names import TRAINING_WORKFLOW
     from workflows.options import OUTAGE_BUDGET, PATIENT_RETRY, QUICK_RETRY
+    from workflows.self_hosted import serve_for_evaluation, train_on_gpu
     from workflows.step_inputs import (
         evaluation_input,
         launch_input,
@@ -121,17 +122,9 @@ class TrainingJobWorkflow:
         self._require_awaiting_approval(decision)
 
     def _require_awaiting_approval(self, decision: ApprovalDecision) -> None:
-        if self._state.stage != JobStage.awaiting_approval or self._approval is not None:
-            raise ApplicationError(
-                f"job is not awaiting approval (stage {self._state.stage.value})",
-                type="not_awaiting_approval",
-            )
-        field = unsafe_decision_field(decision)
-        if field is not None:
-            raise ApplicationError(
-                f"{field}: NUL, lone surrogates and overlong text are not accepted",
-                type="invalid_decision",
-            )
+        problem = approval_problem(self._state.stage, self._approval is not None, decision)
+        if problem is not None:
+            raise problem
 
     @workflow.signal(name="approve_signal")
     def approve_signal(self, raw: RawValue = NO_INPUT) -> None:
@@ -176,10 +169,13 @@ class TrainingJobWorkflow:
         """
         if inp.resume is None:
             validation = await self._validate(inp)
-            provider_job_id = await self._launch(inp, validation)
+            launch = await self._launch(inp, validation)
+            if launch.gpu_training is not None:  # self-hosted: trained by this service
+                fine_tuned_model = await self._train_here(inp, launch, validation)
+            else:
+                fine_tuned_model = await self._wait_for_training(inp, launch.provider_job_id)
         else:  # a continued run: training is under way at the provider
-            provider_job_id = inp.resume.provider_job_id
-        fine_tuned_model = await self._wait_for_training(inp, provider_job_id)
+            fine_tuned_model = await self._wait_for_training(inp, inp.resume.provider_job_id)
         # From here on the job's current name and description count (see `rename`).
         summary = await self._evaluate(self._input, fine_tuned_model)
         if not summary.passed:
@@ -228,7 +224,7 @@ class TrainingJobWorkflow:
         self._costly = limit is not None and cost is not None and cost > limit
         return validation
 
-    async def _launch(self, inp: TrainingJobInput, validation: ValidationSummary) -> str:
+    async def _launch(self, inp: TrainingJobInput, validation: ValidationSummary) -> LaunchResult:
         await self._set_status(JobStatus.training, JobStage.queued_at_provider)
         launch = await workflow.execute_activity_method(
             ProviderActivities.launch_fine_tune,
@@ -238,7 +234,20 @@ class TrainingJobWorkflow:
             retry_policy=PATIENT_RETRY,
         )
         self._state.provider_job_id = launch.provider_job_id
-        return launch.provider_job_id
+        return launch
+
+    async def _train_here(
+        self, inp: TrainingJobInput, launch: LaunchResult, validation: ValidationSummary
+    ) -> str:
+        """Train on a GPU worker, then load the adapter where the evaluation calls it."""
+        assert launch.gpu_training is not None
+        result = await train_on_gpu(
+            inp, launch.provider_job_id, validation.provider_file_id, launch.gpu_training
+        )
+        self._state.progress = result.progress
+        fine_tuned_model = self._trained_model(result)
+        await serve_for_evaluation(inp, result)
+        return fine_tuned_model
 
     async def _wait_for_training(self, inp: TrainingJobInput, provider_job_id: str) -> str:
         """Poll in rounds so the live state refreshes without bloating history; returns the

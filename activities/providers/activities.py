@@ -50,6 +50,7 @@ class ProviderActivities:
                     provider_job_id=existing.id,
                     provider_status=existing.status,
                     reused_existing=True,
+                    gpu_training=provider.training_plan(),
                 )
             if not inp.training_file:
                 raise non_retryable(
@@ -67,7 +68,11 @@ class ProviderActivities:
         await jobs.record_provider_job(
             pool, inp.job_id, created.id, {"training_file": created.training_file}
         )
-        return LaunchResult(provider_job_id=created.id, provider_status=created.status)
+        return LaunchResult(
+            provider_job_id=created.id,
+            provider_status=created.status,
+            gpu_training=provider.training_plan(),
+        )
 
     @activity.defn(name="wait_for_fine_tune")
     @timed_step

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from core.models import TrainingConfig
 from core.provider_events import ProviderEvent
 from core.provider_status import ProviderJobStatus
+from core.training_steps import GpuTrainingPlan
 
 
 class ProviderError(Exception):
@@ -57,7 +58,14 @@ class FineTuningProvider(Protocol):
 
     async def base_model_info(self, model: str) -> BaseModelInfo | None: ...
 
-    async def upload_training_file(self, path: Path, filename: str) -> str: ...
+    async def upload_training_file(self, path: Path, *, job_id: str, tenant_id: str) -> str:
+        """Hand the validated file to the provider; what launch names as the training file."""
+        ...
+
+    def training_plan(self) -> GpuTrainingPlan | None:
+        """Where training runs when this service runs it (a GPU task queue); None when the
+        provider trains on its own and the wait step polls it."""
+        ...
 
     async def find_job(self, trainer_job_id: str) -> ProviderJob | None: ...
 

@@ -20,6 +20,7 @@ from activities.providers.openai_translation import job_status, metric_point
 from core.metrics import PROVIDER_REQUESTS
 from core.models import TrainingConfig, TrainingMethod
 from core.provider_events import ProviderEvent
+from core.training_steps import GpuTrainingPlan
 
 T = TypeVar("T")
 
@@ -128,16 +129,22 @@ class OpenAIProvider:
             shutdown_date=_as_date(shutdown),
         )
 
+    def training_plan(self) -> GpuTrainingPlan | None:
+        return None  # OpenAI trains on its own; the wait step polls it
+
     async def upload_training_file(
         self,
         path: Path,
-        filename: str,
         *,
+        job_id: str,
+        tenant_id: str,
         multipart_threshold: int = MULTIPART_THRESHOLD_BYTES,
         part_bytes: int = UPLOAD_PART_BYTES,
     ) -> str:
         """Upload the very file that was validated; past `multipart_threshold` bytes in
         parts through the Uploads API (the Files API refuses files over 512 MB)."""
+        del tenant_id  # one organization's files: the name carries the job
+        filename = f"{job_id}.jsonl"
         size = (await anyio.Path(path).stat()).st_size
         if size > multipart_threshold:
             return await self._upload_in_parts(path, filename, size, part_bytes)
