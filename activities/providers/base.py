@@ -8,7 +8,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from core.models import TrainingConfig
+from core.models import AnyTrainingConfig
 from core.provider_events import ProviderEvent
 from core.provider_status import ProviderJobStatus
 from core.training_steps import GpuTrainingPlan
@@ -74,7 +74,7 @@ class FineTuningProvider(Protocol):
         *,
         base_model: str,
         training_file: str,
-        config: TrainingConfig,
+        config: AnyTrainingConfig,
         trainer_job_id: str,
         tenant_id: str,
     ) -> ProviderJob: ...

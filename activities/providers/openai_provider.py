@@ -18,7 +18,7 @@ from openai.types.fine_tuning import FineTuningJob
 from activities.providers.base import BaseModelInfo, ProviderError, ProviderJob
 from activities.providers.openai_translation import job_status, metric_point
 from core.metrics import PROVIDER_REQUESTS
-from core.models import TrainingConfig, TrainingMethod
+from core.models import AnyTrainingConfig, TrainingConfig, TrainingMethod
 from core.provider_events import ProviderEvent
 from core.training_steps import GpuTrainingPlan
 
@@ -219,10 +219,16 @@ class OpenAIProvider:
         *,
         base_model: str,
         training_file: str,
-        config: TrainingConfig,
+        config: AnyTrainingConfig,
         trainer_job_id: str,
         tenant_id: str,
     ) -> ProviderJob:
+        if not isinstance(config, TrainingConfig):
+            raise ProviderError(
+                "config: OpenAI takes the contract's training config, not LoRA settings",
+                code="invalid_config",
+                retryable=False,
+            )
         hyperparameters = {
             "n_epochs": config.n_epochs,
             "batch_size": config.batch_size,
