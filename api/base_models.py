@@ -1,7 +1,10 @@
 """Whether the provider knows a job's base model, asked at submit so a typo is a 422 rather
 than a job that fails minutes later.
 
-Only a definite "no such model" (404) refuses a job. When the provider cannot answer
+The self-hosted provider's models are the deployment's catalogue: a name outside it is
+refused, with some of the names it holds.
+
+For OpenAI, only a definite "no such model" (404) refuses a job. When the provider cannot answer
 (unreachable, slow, rate limited) the job is accepted and its validate step decides. Known
 models are remembered briefly; unknown ones are not, so a model that appears (a fine-tune
 that just finished) is accepted at once.
@@ -12,9 +15,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import openai
+import yaml
 from openai import AsyncOpenAI
+from pydantic import ValidationError
+
+from api.errors import ApiError
+from core.base_model_catalogue import load_catalogue
+from core.models import Provider
 
 log = logging.getLogger("api.base_models")
 
@@ -22,6 +32,29 @@ log = logging.getLogger("api.base_models")
 LOOKUP_TIMEOUT_SECONDS = 5.0
 # Bounds the memory of known models, whatever names callers send.
 MAX_REMEMBERED = 1024
+# How many of the catalogue's names a refusal lists.
+NAMES_SHOWN = 5
+
+
+class CatalogueUnreadable(Exception):
+    """The deployment's catalogue file is missing or invalid (a configuration error)."""
+
+
+def catalogue_problem(catalogue_file: Path, model: str) -> str | None:
+    """Why `model` cannot be a self-hosted job's base model, or None when the catalogue
+    has it. The answer names catalogue entries, never where the catalogue or weights are."""
+    try:
+        catalogue = load_catalogue(catalogue_file)
+    except (OSError, yaml.YAMLError, ValidationError) as err:
+        log.error("self-hosted catalogue unreadable (%s)", type(err).__name__)
+        raise CatalogueUnreadable from None
+    if catalogue.model(model) is not None:
+        return None
+    names = sorted(catalogue.models)
+    shown = ", ".join(names[:NAMES_SHOWN]) or "none"
+    if len(names) > NAMES_SHOWN:
+        shown += f" and {len(names) - NAMES_SHOWN} more"
+    return f"baseModel: not a base model of this deployment's self-hosted catalogue ({shown})"
 
 
 class BaseModelCheck:
@@ -59,3 +92,25 @@ class BaseModelCheck:
             if len(self._known_until) >= MAX_REMEMBERED:
                 self._known_until.clear()
         self._known_until[model] = now + self._cache_seconds
+
+
+async def refuse_unknown_base_model(
+    check: BaseModelCheck, catalogue_file: Path | None, provider: Provider, model: str
+) -> None:
+    """422 when the job's provider has no such base model: the catalogue answers for the
+    self-hosted provider (served only with one), the provider's model list for OpenAI."""
+    if provider is Provider.self_hosted and catalogue_file is not None:
+        try:
+            problem = catalogue_problem(catalogue_file, model)
+        except CatalogueUnreadable:
+            raise ApiError(
+                503, "catalogue_unavailable", "the self-hosted base model catalogue is unreadable"
+            ) from None
+        if problem is not None:
+            raise ApiError(422, "base_model_unknown", problem)
+    elif await check.is_unknown(model):
+        raise ApiError(
+            422,
+            "base_model_unknown",
+            f"baseModel: {provider.value} has no such model (see its model list)",
+        )

@@ -6,9 +6,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_serializer,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import InitErrorDetails
 
 from core.evaluation import ScoreWeights, Thresholds
 from core.json_types import JsonBool, JsonInt
@@ -19,10 +30,12 @@ from core.models import (
     JobStatus,
     PolicyConfig,
     Provider,
+    SelfHostedTrainingConfig,
     TrainingConfig,
     TrainingProgress,
 )
 from core.text import Description, FreeJson, Name, SuiteJson, UriText
+from core.training_config import config_type_for
 
 REGISTRY_ID = "The registry's integer id, as a string"
 
@@ -72,12 +85,52 @@ class TrainingJobCreate(CamelModel):
     provider: Provider
     base_model: Name
     dataset_uri: UriText
-    config: TrainingConfig
+    config: TrainingConfig | SelfHostedTrainingConfig = Field(
+        description=(
+            "The provider's training settings: `TrainingConfig` for `openai` (and the other"
+            " hosted providers), `SelfHostedTrainingConfig` (LoRA) for `self_hosted`."
+            " Keys of the other provider's settings are refused."
+        )
+    )
     policy: PolicyConfig
     datasheet: DatasheetInfo
     weights: ScoreWeights | None = Field(
         default=None, description="Extension: weights of pedagogy and safety in overall_score"
     )
+
+    @field_validator("config", mode="wrap")
+    @classmethod
+    def _config_of_the_provider(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> TrainingConfig | SelfHostedTrainingConfig:
+        """Validated as the chosen provider's config, so errors name `config.<key>`; with
+        no valid provider, as the contract's."""
+        del handler  # the union alone cannot tell the two apart
+        provider = info.data.get("provider", Provider.openai)
+        config_type = config_type_for(provider)
+        if isinstance(value, dict) and "provider" in value:
+            # The payload tag is not a setting: the job's own `provider` chooses the config.
+            raise ValidationError.from_exception_data(
+                config_type.__name__,
+                [
+                    InitErrorDetails(
+                        type="extra_forbidden", loc=("provider",), input=value["provider"]
+                    )
+                ],
+            )
+        return config_type.model_validate(value)
+
+    @field_serializer("config", mode="wrap")
+    def _config_as_sent(
+        self,
+        value: TrainingConfig | SelfHostedTrainingConfig,
+        handler: SerializerFunctionWrapHandler,
+    ) -> Any:
+        """The settings without the payload tag: what is stored, echoed and hashed."""
+        data = handler(value)
+        if isinstance(data, dict):
+            data.pop("provider", None)
+        return data
 
 
 class TrainingJobUpdate(CamelModel):

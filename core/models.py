@@ -14,9 +14,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from core.bounds import Seed, UtcConvertibleDatetime
+from core.bounds import UtcConvertibleDatetime
 from core.evaluation import EvaluationSummary, ScoreWeights, Thresholds
-from core.json_types import DateTimeText, IntegerOnly, JsonBool, JsonFloat, JsonInt
+from core.json_types import DateTimeText, IntegerOnly, JsonBool, JsonFloat
 from core.text import (
     INT64_MAX,
     Description,
@@ -28,6 +28,13 @@ from core.text import (
     ShortText,
     extra_fields_problem,
 )
+
+# Training configs live with their union; imported from here too, as they always were.
+from core.training_config import AnyTrainingConfig as AnyTrainingConfig
+from core.training_config import SelfHostedTrainingConfig as SelfHostedTrainingConfig
+from core.training_config import TrainingConfig as TrainingConfig
+from core.training_config import TrainingMethod as TrainingMethod
+from core.training_config import epochs_of as epochs_of
 
 
 class JobStatus(StrEnum):
@@ -91,22 +98,6 @@ class Provider(StrEnum):
     anthropic = "anthropic"
     # Open-weights models fine-tuned with LoRA on the platform's own GPUs.
     self_hosted = "self_hosted"
-
-
-class TrainingMethod(StrEnum):
-    supervised = "supervised"
-    dpo = "dpo"
-
-
-class TrainingConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    n_epochs: JsonInt = Field(default=3, ge=1, le=10)
-    batch_size: JsonInt = Field(default=1, ge=1, le=32)
-    learning_rate_multiplier: JsonFloat = Field(default=0.1, ge=0, le=2.0)
-    method: TrainingMethod = TrainingMethod.supervised
-    suffix: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_-]*$")
-    seed: Seed | None = None
 
 
 class _CheckedExtras(BaseModel):
@@ -208,7 +199,8 @@ class TrainingJobInput(BaseModel):
     dataset_uri: str
     # The policy's `promotion` settings as submitted (JSON; the champion gate reads them).
     promotion_policy: Any = None
-    config: TrainingConfig = Field(default_factory=TrainingConfig)
+    # The provider's config: OpenAI's (the contract's) or the self-hosted LoRA settings.
+    config: AnyTrainingConfig = Field(default_factory=TrainingConfig)
     # The datasheet and the policy's restrictions as stored with the job (JSON).
     datasheet: dict[str, Any] | None = None
     restrictions: dict[str, Any] = Field(default_factory=dict)

@@ -8,7 +8,9 @@ from core.settings import Settings
 
 
 def configured_providers(settings: Settings) -> tuple[Provider, ...]:
-    """OpenAI's settings all have defaults, so it is always served; a provider joins this
-    list once it has settings of its own and a factory in the registry."""
-    del settings  # the answer depends on settings once a second provider has any
-    return (Provider.openai,)
+    """OpenAI's settings all have defaults, so it is always served; the self-hosted provider
+    is served once the deployment names its base-model catalogue."""
+    served = [Provider.openai]
+    if settings.self_hosted_catalogue_file is not None:
+        served.append(Provider.self_hosted)
+    return tuple(served)

@@ -7,7 +7,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, Field, JsonValue
 
 from core.evaluation import ScoreWeights, SuiteCategory, SuiteScore, Thresholds
-from core.models import JobStage, JobStatus, Provider, TrainingConfig, TrainingProgress
+from core.models import (
+    AnyTrainingConfig,
+    JobStage,
+    JobStatus,
+    Provider,
+    TrainingConfig,
+    TrainingProgress,
+)
 from core.provider_status import ProviderJobStatus, recorded_status
 
 # The normalized status, also read from results recorded with a provider's raw one.
@@ -26,7 +33,7 @@ class ValidateInput(BaseModel):
     provider: Provider
     base_model: str
     dataset_uri: str
-    config: TrainingConfig = Field(default_factory=TrainingConfig)
+    config: AnyTrainingConfig = Field(default_factory=TrainingConfig)
     datasheet: dict[str, Any] | None = None
     restrictions: dict[str, Any] = Field(default_factory=dict)
 
@@ -46,7 +53,7 @@ class LaunchInput(BaseModel):
     tenant_id: str
     provider: Provider
     base_model: str
-    config: TrainingConfig = Field(default_factory=TrainingConfig)
+    config: AnyTrainingConfig = Field(default_factory=TrainingConfig)
     training_file: str
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from api.auth import Caller
+from api.base_models import refuse_unknown_base_model
 from api.deps import ERRORS, CallerDep, StateDep, WriterDep, require_job
 from api.errors import ApiError, conflict, not_found
 from api.json_body import StrictJSONRoute
@@ -29,7 +31,8 @@ from api.workflow_starts import start_training, step_timeouts
 from core.bounds import MAX_LIST_OFFSET
 from core.dataset_uri import DatasetUriError, check_uri_syntax, redact_uri
 from core.evaluation import ScoreWeights
-from core.models import CancelRequest, JobStatus, TrainingJobInput
+from core.models import CancelRequest, JobStatus, Provider, TrainingJobInput
+from core.openai_cutoff import CUTOFF_CODE, openai_cutoff_problem
 from core.providers import configured_providers
 from core.text import Name, ShortText
 from store.evaluations import latest_evaluation
@@ -43,6 +46,15 @@ from workflows.names import workflow_id_for
 router = APIRouter(prefix="/trainer/jobs", tags=["Training Jobs"], route_class=StrictJSONRoute)
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c0b8e-2a51-4d8e-9a43-5b0d3c1f7e21")
+
+
+def submission_date() -> date:
+    """The day a job is submitted on, in UTC; what the OpenAI cutoff is compared with (a
+    dependency, so tests can submit on another day)."""
+    return datetime.now(UTC).date()
+
+
+SubmissionDate = Annotated[date, Depends(submission_date)]
 
 
 async def load_job_response(st: AppState, row: JobRow) -> TrainingJobResponse:
@@ -111,6 +123,7 @@ async def create_job(
     response: Response,
     caller: WriterDep,
     st: StateDep,
+    today: SubmissionDate,
     idempotency_key: Annotated[
         Name | None,
         Header(
@@ -132,20 +145,24 @@ async def create_job(
             f"provider: '{body.provider.value}' is not available in this deployment "
             f"(available: {', '.join(p.value for p in served)})",
         )
-    try:
-        check_uri_syntax(body.dataset_uri)
-    except DatasetUriError as err:
-        raise ApiError(422, err.code, f"datasetUri: {err}") from None
-    if await st.base_models.is_unknown(body.base_model):
-        raise ApiError(
-            422,
-            "base_model_unknown",
-            f"baseModel: {body.provider.value} has no such model (see its model list)",
-        )
     job_id = (
         str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{tenant}\x00{idempotency_key}"))
         if idempotency_key
         else str(uuid.uuid4())
+    )
+    if body.provider is Provider.openai:
+        cutoff = openai_cutoff_problem(st.settings, today)
+        # A replay of a job accepted before the cutoff is no new job: it is answered.
+        if cutoff is not None and (
+            idempotency_key is None or await get_job(st.pool, job_id, None) is None
+        ):
+            raise ApiError(422, CUTOFF_CODE, cutoff)
+    try:
+        check_uri_syntax(body.dataset_uri)
+    except DatasetUriError as err:
+        raise ApiError(422, err.code, f"datasetUri: {err}") from None
+    await refuse_unknown_base_model(
+        st.base_models, st.settings.self_hosted_catalogue_file, body.provider, body.base_model
     )
     request = _request_fingerprint(body)
     inserted = await insert_job(

@@ -17,6 +17,7 @@ from api.deps import ERRORS, CallerDep, StateDep, require_job
 from api.json_body import StrictJSONRoute
 from api.state import AppState
 from api.training_curves import MEDIA_TYPES, Chart, ImageFormat, MetricPoint, draw
+from core.training_config import epochs_of, stored_config
 from store.metrics import job_metric_rows
 from store.rows import JobRow
 
@@ -57,8 +58,9 @@ def planned_steps(job: JobRow, recorded: int | None) -> int | None:
 
 
 def planned_epochs(job: JobRow) -> int | None:
-    """`n_epochs` as configured; None when left to the provider (`auto`)."""
-    return _int_or_none((job.config or {}).get("n_epochs")) or None
+    """The epochs the job's config asks for, whichever provider's; None without one."""
+    config = stored_config(job.provider, job.config)
+    return epochs_of(config) if config is not None else None
 
 
 def chart_for(job: JobRow, points: Sequence[MetricPoint], total_steps: int | None) -> Chart:
