@@ -1,7 +1,14 @@
-"""Run the Model Trainer workflows and activities on the configured task queue."""
+"""Run the Model Trainer's workers.
+
+`python worker.py` runs the workflows and every CPU activity on the main task queue.
+`python worker.py gpu` runs a GPU worker: only the self-hosted training activity, on the GPU
+task queue (`GPU_TASK_QUEUE`), one training at a time. Start one per GPU node, or more:
+Temporal spreads trainings over every worker polling the queue.
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import signal
@@ -20,6 +27,9 @@ from activities.evaluation.activities import EvaluationActivities
 from activities.log_context import ActivityLogContext
 from activities.promotion import PromotionActivities
 from activities.providers.activities import ProviderActivities
+from activities.serving import ServingActivities
+from activities.training.activity import TrainingActivities
+from activities.training.deps import TrainingDeps
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
 from workflows.connection import connect
@@ -37,6 +47,7 @@ def activities_for(deps: ActivityDeps) -> list[Callable[..., Any]]:
     evaluation = EvaluationActivities(deps)
     promotion = PromotionActivities(deps)
     bookkeeping = BookkeepingActivities(deps)
+    serving = ServingActivities(deps)
     return [
         datasets.validate_dataset,
         datasets.inspect_dataset,
@@ -48,6 +59,7 @@ def activities_for(deps: ActivityDeps) -> list[Callable[..., Any]]:
         evaluation.run_evaluation_suite,
         evaluation.finish_evaluation,
         promotion.promote_model,
+        serving.serve_adapter,
         bookkeeping.record_job_status,
         bookkeeping.finish_job,
         bookkeeping.force_finish_job,
@@ -94,16 +106,51 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             metrics_server.shutdown()
 
 
+async def run_gpu_worker(settings: Settings, stop: asyncio.Event) -> None:
+    """Serve the training activity on the GPU task queue, one training at a time.
+
+    Heartbeats go to the server at once (no throttling beyond a second), so a cancel
+    reaches the trainer within seconds. A node with several GPUs runs one worker per GPU
+    (CUDA_VISIBLE_DEVICES), or one worker whose trainer spans them (the catalogue pool's
+    `gpus_per_worker`, launched through torchrun).
+    """
+    log = logging.getLogger("worker")
+    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    deps = await TrainingDeps.open(settings)
+    try:
+        worker = Worker(
+            client,
+            task_queue=settings.gpu_task_queue,
+            activities=[TrainingActivities(deps).train_adapter],
+            interceptors=[ActivityLogContext()],
+            max_concurrent_activities=1,
+            max_heartbeat_throttle_interval=timedelta(seconds=1),
+            default_heartbeat_throttle_interval=timedelta(seconds=1),
+            graceful_shutdown_timeout=timedelta(seconds=10),
+        )
+        async with worker:
+            log.info("GPU worker running on task queue %s", settings.gpu_task_queue)
+            await stop.wait()
+    finally:
+        await deps.close()
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description="Run a Model Trainer worker.")
+    parser.add_argument(
+        "kind", nargs="?", choices=["cpu", "gpu"], default="cpu", help="which worker to run"
+    )
+    kind = parser.parse_args().kind
     settings = get_settings()
-    configure_logging(settings.log_level, service="model-trainer-worker")
+    service = "model-trainer-gpu-worker" if kind == "gpu" else "model-trainer-worker"
+    configure_logging(settings.log_level, service=service)
     stop = asyncio.Event()
 
     async def runner() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_worker(settings, stop)
+        await (run_gpu_worker if kind == "gpu" else run_worker)(settings, stop)
 
     asyncio.run(runner())
 

@@ -27,6 +27,7 @@ from scripts.stack.processes import (
     spawn,
     wait_for_port,
 )
+from scripts.stack.self_hosted import self_hosted_env
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -199,7 +200,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     registry_key = settings.registry_api_key()
     if registry_key:
         env["MODEL_REGISTRY_API_KEY"] = registry_key
-    return env
+    return {**env, **self_hosted_env(settings)}
 
 
 @asynccontextmanager
