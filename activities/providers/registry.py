@@ -6,10 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
+from activities.artifacts.factory import open_artifact_store
+from activities.artifacts.store import ArtifactStore
 from activities.providers.base import FineTuningProvider
 from activities.providers.openai_clients import RotatingOpenAIClient
 from activities.providers.openai_provider import OpenAIProvider
+from activities.providers.self_hosted import SelfHostedProvider
+from core.base_model_catalogue import load_catalogue
 from core.models import Provider
 from core.providers import configured_providers
 from core.settings import Settings
@@ -26,6 +31,11 @@ class ProviderClients:
     settings: Settings
     openai: RotatingOpenAIClient
 
+    @cached_property
+    def artifacts(self) -> ArtifactStore:
+        """The artifact store, opened on first use (only self-hosted jobs need it)."""
+        return open_artifact_store(self.settings)
+
 
 ProviderFactory = Callable[[ProviderClients], FineTuningProvider]
 
@@ -34,7 +44,17 @@ def _openai(clients: ProviderClients) -> FineTuningProvider:
     return OpenAIProvider(clients.openai.current())
 
 
-FACTORIES: Mapping[Provider, ProviderFactory] = {Provider.openai: _openai}
+def _self_hosted(clients: ProviderClients) -> FineTuningProvider:
+    catalogue_file = clients.settings.self_hosted_catalogue_file
+    if catalogue_file is None:  # configured_providers leaves self_hosted out then
+        raise UnsupportedProvider("provider 'self_hosted' has no base-model catalogue here")
+    return SelfHostedProvider(clients.settings, load_catalogue(catalogue_file), clients.artifacts)
+
+
+FACTORIES: Mapping[Provider, ProviderFactory] = {
+    Provider.openai: _openai,
+    Provider.self_hosted: _self_hosted,
+}
 
 
 def build_provider(
