@@ -1,0 +1,134 @@
+"""The training subprocess: `python -m activities.training.sft_run SPEC.json`.
+
+It reads a `TrainerSpec`, trains, and writes `TrainerEvent`s as JSON lines on the stdout
+it was started with. That descriptor is taken for events alone before anything else runs:
+file descriptor 1 (and so `print`, library banners and C-level writes) is pointed at
+stderr, so nothing a library prints can corrupt the protocol. Under `torchrun` every rank
+runs this module and only rank 0 writes events.
+
+Exit status: 0 after `done`; 1 after `failed`; 143 when stopped by SIGTERM (a `failed`
+event with code `cancelled` is written first when there is time). SIGTERM interrupts
+whatever is running (loading, a training step) at once: the process exists to be
+stopped, and a checkpoint being written when it arrives is never announced, so never used.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from activities.training.errors import TrainerError, UnsupportedMethod
+from activities.training.examples import read_examples
+from activities.training.spec import (
+    FailedEvent,
+    FailureCode,
+    TrainerEvent,
+    TrainerSpec,
+)
+from core.models import TrainingMethod
+
+EXIT_FAILED = 1
+EXIT_CANCELLED = 128 + signal.SIGTERM
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+class Cancelled(BaseException):
+    """Raised by the SIGTERM handler; a BaseException so no library `except Exception`
+    swallows it."""
+
+
+class EventWriter:
+    """Writes events on the descriptor that was stdout at start; a no-op off rank 0."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self._stream = stream
+
+    @classmethod
+    def take_stdout(cls, *, emits: bool) -> EventWriter:
+        sys.stdout.flush()
+        events_fd = os.dup(1)
+        os.dup2(2, 1)
+        if not emits:
+            os.close(events_fd)
+            return cls(None)
+        return cls(os.fdopen(events_fd, "w", buffering=1, encoding="utf-8"))
+
+    def emit(self, event: TrainerEvent) -> None:
+        if self._stream is not None:
+            self._stream.write(event.model_dump_json() + "\n")
+            self._stream.flush()
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Cancelled
+
+
+def failure_event(error: BaseException) -> FailedEvent:
+    """A code and a message safe to show: no trace, no paths, no dataset content."""
+    if isinstance(error, Cancelled):
+        return FailedEvent(code=FailureCode.cancelled, message="training was cancelled")
+    if isinstance(error, TrainerError):
+        return FailedEvent(code=error.code, message=str(error))
+    if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
+        return FailedEvent(
+            code=FailureCode.out_of_memory,
+            message="training ran out of memory; lower batch_size or max_seq_length",
+        )
+    return FailedEvent(
+        code=FailureCode.training_error, message=f"training failed ({type(error).__name__})"
+    )
+
+
+def load_spec(args: list[str]) -> TrainerSpec:
+    if len(args) != 1:
+        raise TrainerError("usage: python -m activities.training.sft_run SPEC.json")
+    try:
+        return TrainerSpec.model_validate_json(Path(args[0]).read_bytes())
+    except (OSError, ValueError):
+        raise TrainerError("the trainer's spec can't be read or is not valid") from None
+
+
+def run(spec: TrainerSpec, events: EventWriter) -> None:
+    if spec.config.method is not TrainingMethod.supervised:
+        raise UnsupportedMethod(
+            f"{spec.config.method.value} is not supported by the self-hosted trainer yet"
+        )
+    examples = read_examples(spec.dataset_path)  # before torch: a bad file fails fast
+    from activities.training.sft_training import quiet_libraries, train
+
+    quiet_libraries()
+    events.emit(train(spec, examples, events.emit))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    events = EventWriter.take_stdout(emits=int(os.environ.get("RANK", "0")) == 0)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    for name, value in OFFLINE_ENV.items():
+        os.environ.setdefault(name, value)
+    try:
+        run(load_spec(args), events)
+    except Cancelled as cancelled:
+        events.emit(failure_event(cancelled))
+        return EXIT_CANCELLED
+    except BaseException as error:  # every failure becomes an event; the trace goes to stderr
+        traceback.print_exc()
+        events.emit(failure_event(error))
+        return EXIT_FAILED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
