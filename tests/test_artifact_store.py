@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -270,18 +270,20 @@ async def test_an_unreachable_s3_endpoint_is_unavailable(tmp_path: Path, s3: Loc
     )
     source = tmp_path / "a.bin"
     source.write_bytes(b"x")
-    calls = [
-        store.put_bytes("a.bin", b"x"),
-        store.put_file("a.bin", source),
-        store.get_bytes("a.bin"),
-        store.exists("a.bin"),
-        store.get_file("a.bin", tmp_path / "copy.bin"),
-        store.get_directory("adapters", tmp_path / "copy"),
-        store.delete_prefix("adapters"),
+    _write_tree(tmp_path / "adapter")
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: store.put_bytes("a.bin", b"x"),
+        lambda: store.put_file("a.bin", source),
+        lambda: store.put_directory("adapters", tmp_path / "adapter"),
+        lambda: store.get_bytes("a.bin"),
+        lambda: store.exists("a.bin"),
+        lambda: store.get_file("a.bin", tmp_path / "copy.bin"),
+        lambda: store.get_directory("adapters", tmp_path / "copy"),
+        lambda: store.delete_prefix("adapters"),
     ]
     for call in calls:
         with pytest.raises(ArtifactStoreUnavailable) as raised:
-            await call
+            await call()
         assert "127.0.0.1" not in str(raised.value)
         assert raised.value.__cause__ is None
 

@@ -14,7 +14,7 @@ import asyncio
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,7 +38,28 @@ from activities.artifacts.store import (
 _NOT_FOUND = frozenset({"NoSuchKey", "NotFound", "404"})
 # delete_objects takes at most this many keys a call.
 _DELETE_BATCH = 1000
+# Files of one folder moved at once (each large one is itself split into parallel parts).
+_FOLDER_CONCURRENCY = 8
 _T = TypeVar("_T")
+
+
+async def _bounded(work: Callable[[str], Awaitable[_T]], items: Sequence[str]) -> list[_T]:
+    """`work(item)` for every item, at most _FOLDER_CONCURRENCY at a time, results in
+    order. The first failure is raised as itself, after the other calls are cancelled."""
+    gate = asyncio.Semaphore(_FOLDER_CONCURRENCY)
+
+    async def gated(item: str) -> _T:
+        async with gate:
+            return await work(item)
+
+    tasks = [asyncio.ensure_future(gated(item)) for item in items]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def _is_not_found(err: ClientError) -> bool:
@@ -62,7 +83,7 @@ def _translated(action: str, key: str) -> Iterator[None]:
     except (BotoCoreError, Boto3Error) as err:
         # Connection refused, timeouts, no credentials, a failed multipart upload.
         raise ArtifactStoreUnavailable(
-            f"the artifact store is unreachable to {action} '{key}' ({type(err).__name__})"
+            f"the artifact store could not {action} '{key}' ({type(err).__name__})"
         ) from None
 
 
@@ -88,6 +109,8 @@ class S3ArtifactStore:
             connect_timeout=connect_timeout_seconds,
             read_timeout=read_timeout_seconds,
             retries={"mode": "standard", "max_attempts": max_attempts},
+            # Folder transfers run several files at once, each in several parts.
+            max_pool_connections=32,
             s3={"addressing_style": "path" if endpoint_url else "auto"},
         )
         self._transfer = TransferConfig(
@@ -155,9 +178,9 @@ class S3ArtifactStore:
 
     async def put_directory(self, prefix: str, directory: Path) -> list[StoredObject]:
         check_key(prefix)
-        stored = []
-        for relative in await asyncio.to_thread(files_under, directory):
-            stored.append(await self.put_file(join_key(prefix, relative), directory / relative))
+        relatives = await asyncio.to_thread(files_under, directory)
+        sources = {join_key(prefix, relative): directory / relative for relative in relatives}
+        stored = await _bounded(lambda key: self.put_file(key, sources[key]), list(sources))
         return sorted(stored, key=lambda obj: obj.key)
 
     async def get_file(self, key: str, path: Path) -> None:
@@ -192,16 +215,16 @@ class S3ArtifactStore:
 
     async def get_directory(self, prefix: str, directory: Path) -> list[str]:
         keys = await self._call("list", prefix, lambda client: self._list_keys(client, prefix))
-        relatives = []
-        for key in keys:
-            relative = key[len(prefix) + 1 :]
-            if key.endswith("/"):
-                continue  # a folder marker some S3 consoles create
-            # A key written by anything else must not climb out of `directory`.
-            check_key(relative)
-            await self.get_file(key, directory / relative)
-            relatives.append(relative)
-        return sorted(relatives)
+        # Folder markers (some S3 consoles create them) hold nothing; every other key,
+        # whoever wrote it, is checked before any download so none climbs out of `directory`.
+        relatives = sorted(
+            check_key(key[len(prefix) + 1 :]) for key in keys if not key.endswith("/")
+        )
+        await _bounded(
+            lambda relative: self.get_file(join_key(prefix, relative), directory / relative),
+            relatives,
+        )
+        return relatives
 
     async def put_bytes(self, key: str, data: bytes) -> StoredObject:
         object_key = self._object_key(key)
