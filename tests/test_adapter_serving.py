@@ -32,6 +32,10 @@ class StandIn:
     seen_files: list[list[str]] = field(default_factory=list)
 
 
+def listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
 def vllm_like(state: StandIn) -> FastAPI:
     app = FastAPI()
 
@@ -55,9 +59,7 @@ def vllm_like(state: StandIn) -> FastAPI:
                 "the adapter in place, set 'load_inplace' to True.",
                 400,
             )
-        folder = Path(path)
-        if folder.is_dir():
-            state.seen_files.append(sorted(p.name for p in folder.iterdir()))
+        state.seen_files.append(listing(Path(path)))
         state.loaded.add(name)
         return PlainTextResponse(f"Success: LoRA adapter '{name}' added successfully.")
 
