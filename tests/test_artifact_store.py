@@ -301,28 +301,22 @@ def test_the_factory_chooses_the_store_by_url(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     base = Settings(s3_endpoint_url="http://127.0.0.1:9000")
-    s3_store = open_artifact_store(base.model_copy(update={"artifact_store_url": "s3://b/p/q/"}))
-    assert isinstance(s3_store, S3ArtifactStore)
-    assert (s3_store.bucket, s3_store.prefix, s3_store.endpoint_url) == (
-        "b",
-        "p/q",
-        "http://127.0.0.1:9000",
-    )
-    assert s3_store.uri("k") == "s3://b/p/q/k"
-    bare = open_artifact_store(base.model_copy(update={"artifact_store_url": "s3://b"}))
-    assert bare.uri("k") == "s3://b/k"
 
-    by_uri = open_artifact_store(
-        base.model_copy(update={"artifact_store_url": (tmp_path / "a b").as_uri()})
-    )
+    def open_at(url: str) -> ArtifactStore:
+        return open_artifact_store(base.model_copy(update={"artifact_store_url": url}))
+
+    s3_store = open_at("s3://b/p/q/")
+    assert isinstance(s3_store, S3ArtifactStore)
+    assert (s3_store.prefix, s3_store.endpoint_url) == ("p/q", "http://127.0.0.1:9000")
+    assert (s3_store.uri("k"), open_at("s3://b").uri("k")) == ("s3://b/p/q/k", "s3://b/k")
+    by_uri = open_at((tmp_path / "a b").as_uri())
     assert isinstance(by_uri, LocalArtifactStore) and by_uri.root == tmp_path / "a b"
     monkeypatch.chdir(tmp_path)
-    relative = open_artifact_store(base.model_copy(update={"artifact_store_url": ".run/art"}))
+    relative = open_at(".run/art")
     assert isinstance(relative, LocalArtifactStore) and relative.root == tmp_path / ".run/art"
-
     for url in ("", "s3://", "gs://bucket/p", "file://otherhost/x"):
         with pytest.raises(ValueError):
-            open_artifact_store(base.model_copy(update={"artifact_store_url": url}))
+            open_at(url)
 
 
 # --- the adapter manifest ------------------------------------------------------------------
