@@ -253,6 +253,45 @@ async def test_lora_routes_refuse_as_vllm_does(server: Server, workspace: Path) 
     assert "x" not in server.models.adapters
 
 
+def write_adapter_for_another_model(folder: Path) -> Path:
+    """A LoRA adapter trained for a model of another width: its weights cannot fit."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(1)
+    config = Qwen2Config(
+        vocab_size=128,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+    )
+    lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    get_peft_model(Qwen2ForCausalLM(config), lora).save_pretrained(folder)
+    return folder
+
+
+async def test_an_adapter_that_does_not_fit_leaves_the_base_model_intact(
+    server: Server,
+) -> None:
+    before = await greedy(server, TINY_MODEL_NAME)
+    await asyncio.to_thread(write_adapter_for_another_model, server.adapter_root / "other")
+    async with server.http() as http:
+        refused = await http.post(
+            "/v1/load_lora_adapter", json={"lora_name": "other", "lora_path": "other"}
+        )
+    assert refused.status_code == 500
+    error = refused.json()["error"]
+    assert error["type"] == "InternalServerError"
+    assert error["message"].startswith("Loading lora other failed:")
+    assert str(server.adapter_root) not in refused.text
+    assert "other" not in server.models.adapters
+    assert server.models.bases[TINY_MODEL_NAME].peft is None
+    assert await greedy(server, TINY_MODEL_NAME) == before
+
+
 async def test_chat_refusals_are_the_sdk_errors_vllm_gives(server: Server) -> None:
     sdk = server.sdk()
     with pytest.raises(openai.NotFoundError) as not_found:
@@ -277,6 +316,22 @@ async def test_chat_refusals_are_the_sdk_errors_vllm_gives(server: Server) -> No
         assert refused.value.status_code == 400
         assert isinstance(refused.value.body, dict)
         assert refused.value.body["code"] == 400
+
+
+async def test_an_unexpected_failure_answers_500_without_its_details(
+    server: Server, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*_: object) -> list[int]:
+        raise RuntimeError("tokenizer state under /srv/secret-path")
+
+    monkeypatch.setattr("emulators.inference_server.app.prompt_token_ids", broken)
+    with pytest.raises(openai.InternalServerError) as failed:
+        await server.sdk().chat.completions.create(model=TINY_MODEL_NAME, messages=QUESTION)
+    assert isinstance(failed.value.body, dict)
+    assert failed.value.body["type"] == "InternalServerError"
+    assert "secret-path" not in failed.value.response.text
+    assert not [record for record in caplog.records if record.exc_info]
+    assert "secret-path" not in caplog.text
 
 
 async def test_health_answers_while_a_generation_runs(server: Server) -> None:

@@ -58,6 +58,15 @@ def _routes(app: FastAPI, models: ModelServer, settings: InferenceServerSettings
     async def list_models() -> ModelList:
         return ModelList(data=models.model_cards())
 
+    @app.post("/v1/chat/completions")
+    async def chat_completions(body: ChatCompletionRequest) -> ChatCompletion:
+        return await _complete(models, settings, body)
+
+    if settings.allow_runtime_lora_updating:
+        _lora_routes(app, models)
+
+
+def _lora_routes(app: FastAPI, models: ModelServer) -> None:
     @app.post("/v1/load_lora_adapter")
     async def load_lora_adapter(body: LoadLoRAAdapterRequest) -> Response:
         if not body.lora_name or not body.lora_path:
@@ -75,26 +84,26 @@ def _routes(app: FastAPI, models: ModelServer, settings: InferenceServerSettings
         await asyncio.to_thread(models.remove_adapter, body.lora_name)
         return Response(f"Success: LoRA adapter '{body.lora_name}' removed successfully.")
 
-    @app.post("/v1/chat/completions")
-    async def chat_completions(body: ChatCompletionRequest) -> ChatCompletion:
-        if body.stream:
-            raise bad_request("Streaming is not supported by this server.", param="stream")
-        if body.n is not None and body.n != 1:
-            raise bad_request("n must be 1 on this server.", param="n")
-        base, adapter, served_name = models.resolve(body.model)
-        prompt_ids = await asyncio.to_thread(prompt_token_ids, base, body)
-        sampling = sampling_for(
-            body, len(prompt_ids), base.max_model_len, settings.max_tokens_limit
-        )
-        result = await asyncio.to_thread(generate, base, adapter, prompt_ids, sampling, models.lock)
-        choice = ChatChoice(
-            message=AssistantMessage(content=result.text),
-            finish_reason=result.finish_reason,
-            stop_reason=result.stop_reason,
-        )
-        usage = Usage(
-            prompt_tokens=len(prompt_ids),
-            completion_tokens=result.completion_tokens,
-            total_tokens=len(prompt_ids) + result.completion_tokens,
-        )
-        return ChatCompletion(model=served_name, choices=[choice], usage=usage)
+
+async def _complete(
+    models: ModelServer, settings: InferenceServerSettings, body: ChatCompletionRequest
+) -> ChatCompletion:
+    if body.stream:
+        raise bad_request("Streaming is not supported by this server.", param="stream")
+    if body.n is not None and body.n != 1:
+        raise bad_request("n must be 1 on this server.", param="n")
+    base, adapter, served_name = models.resolve(body.model)
+    prompt_ids = await asyncio.to_thread(prompt_token_ids, base, body)
+    sampling = sampling_for(body, len(prompt_ids), base.max_model_len, settings.max_tokens_limit)
+    result = await asyncio.to_thread(generate, base, adapter, prompt_ids, sampling, models.lock)
+    choice = ChatChoice(
+        message=AssistantMessage(content=result.text),
+        finish_reason=result.finish_reason,
+        stop_reason=result.stop_reason,
+    )
+    usage = Usage(
+        prompt_tokens=len(prompt_ids),
+        completion_tokens=result.completion_tokens,
+        total_tokens=len(prompt_ids) + result.completion_tokens,
+    )
+    return ChatCompletion(model=served_name, choices=[choice], usage=usage)

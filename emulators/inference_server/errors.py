@@ -64,6 +64,14 @@ def model_not_found(model: str) -> ServingError:
     return not_found(f"The model `{model}` does not exist.", param="model")
 
 
+def not_ready() -> ServingError:
+    return ServingError(
+        "The server is still loading its models.",
+        status=HTTPStatus.SERVICE_UNAVAILABLE,
+        type="ServiceUnavailableError",
+    )
+
+
 def internal_error(message: str) -> ServingError:
     return ServingError(
         message, status=HTTPStatus.INTERNAL_SERVER_ERROR, type="InternalServerError"
@@ -74,7 +82,9 @@ def install_error_handlers(app: FastAPI, api_key: str | None) -> None:
     app.exception_handler(ServingError)(_serving_error)
     app.exception_handler(StarletteHTTPException)(_http_error)
     app.exception_handler(RequestValidationError)(_validation_error)
-    app.exception_handler(Exception)(_unexpected)
+    # Middleware rather than an `Exception` handler: Starlette re-raises after such a
+    # handler, and the server would log the traceback.
+    app.middleware("http")(_contain_failures)
     if api_key:
         app.middleware("http")(_bearer_auth(api_key))
 
@@ -106,9 +116,14 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     return error_response(message, HTTPStatus.BAD_REQUEST, HTTPStatus.BAD_REQUEST.phrase, param)
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.error("unhandled %s serving %s %s", type(exc).__name__, request.method, request.url.path)
-    return internal_error("The server could not complete the request.").response()
+async def _contain_failures(request: Request, call_next: CallNext) -> Response:
+    try:
+        return await call_next(request)
+    except Exception as exc:
+        log.error(
+            "unhandled %s serving %s %s", type(exc).__name__, request.method, request.url.path
+        )
+        return internal_error("The server could not complete the request.").response()
 
 
 def _bearer_auth(api_key: str) -> Callable[[Request, CallNext], Awaitable[Response]]:

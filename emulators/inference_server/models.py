@@ -29,6 +29,7 @@ from .errors import (
     invalid_user_input,
     model_not_found,
     not_found,
+    not_ready,
 )
 from .schemas import ModelCard
 from .settings import InferenceServerSettings
@@ -79,7 +80,7 @@ class ModelServer:
     def load_base_models(self) -> None:
         """Load every catalogue model (blocking: run it in a thread)."""
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         if self.settings.torch_threads:
             torch.set_num_threads(self.settings.torch_threads)
@@ -89,8 +90,7 @@ class ModelServer:
             tokenizer = AutoTokenizer.from_pretrained(folder)
             if entry.chat_template is not None:
                 tokenizer.chat_template = entry.chat_template
-            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-            model.eval()
+            model = _load_causal_lm(folder)
             positions = getattr(model.config, "max_position_embeddings", None)
             max_len = min(entry.max_seq_length, positions or entry.max_seq_length)
             self.bases[name] = ServedBaseModel(name, folder, entry, tokenizer, model, max_len)
@@ -107,6 +107,8 @@ class ModelServer:
 
     def resolve(self, model: str | None) -> tuple[ServedBaseModel, str | None, str]:
         """(base model, adapter name or None, served name) for a request's `model`."""
+        if not self.ready:
+            raise not_ready()
         if not model:
             base = next(iter(self.bases.values()))
             return base, None, base.name
@@ -197,6 +199,9 @@ class ModelServer:
             log.warning("LoRA adapter %s did not load: %s", name, type(exc).__name__)
             if base.peft is not None and name in base.peft.peft_config:
                 self._remove_from_peft(base, name)
+            elif base.peft is None and _has_lora_layers(base.model):
+                # A first adapter that failed half-way left LoRA layers in the base model.
+                base.model = _load_causal_lm(base.folder)
             raise internal_error(
                 f"Loading lora {name} failed: the adapter does not fit the base model "
                 f"'{base.name}' ({type(exc).__name__})."
@@ -224,3 +229,16 @@ def _adapter_config(name: str, folder: Path) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise bad_request(f"Loading lora {name} failed: its adapter_config.json is unreadable.")
     return config
+
+
+def _load_causal_lm(folder: Path) -> Any:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    model.eval()
+    return model
+
+
+def _has_lora_layers(model: Any) -> bool:
+    return any("lora_" in name for name, _ in model.named_modules())

@@ -28,6 +28,11 @@ class InferenceServerSettings(BaseSettings):
     """When set, every `/v1` request must carry ``Authorization: Bearer <api_key>``
     (like vLLM's ``--api-key``)."""
 
+    allow_runtime_lora_updating: bool = True
+    """vLLM serves `/v1/load_lora_adapter` and `/v1/unload_lora_adapter` only with
+    ``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True``; this server serves them unless this is False
+    (then they answer 404, as in vLLM)."""
+
     host: str = "127.0.0.1"
     port: int = 8020
 
