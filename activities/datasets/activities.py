@@ -13,17 +13,35 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.datasets.step import fetch_and_analyse
+from activities.datasets.step import fetch_and_analyse, rules_for
 from activities.deps import ActivityDeps
 from activities.evaluation.contamination import TrainingFingerprints
 from activities.heartbeat import heartbeating, keep_heartbeat_details
 from activities.providers.base import ProviderError
 from activities.providers.failures import non_retryable, provider_failure, provider_for
 from core.metrics import timed_step
-from core.models import JobStage, TrainingMethod
+from core.models import JobStage, Provider, TrainingMethod
+from core.openai_cutoff import CUTOFF_CODE, openai_cutoff_problem
+from core.settings import Settings
 from core.steps import DatasetInspection, InspectDatasetInput, ValidateInput, ValidationSummary
+from core.training_config import SelfHostedTrainingConfig
 from store import jobs
 from store.fingerprints import save_fingerprints
+
+
+def job_max_seq_length(config: object) -> int | None:
+    """The sequence limit a self-hosted job's LoRA settings set, if any."""
+    return config.max_seq_length if isinstance(config, SelfHostedTrainingConfig) else None
+
+
+def refuse_closed_provider(provider_name: str, settings: Settings, today: date) -> None:
+    """OpenAI takes no new fine-tuning jobs after its cutoff (unless the deployment has an
+    exception): a final error naming the date and the self-hosted alternative."""
+    if provider_name != Provider.openai:
+        return
+    problem = openai_cutoff_problem(settings, today)
+    if problem is not None:
+        raise non_retryable(CUTOFF_CODE, problem)
 
 
 def _uploaded_file() -> str | None:
@@ -64,6 +82,8 @@ class DatasetActivities:
                 n_epochs=inp.config.n_epochs,
                 settings=settings,
                 also=prompts.add_example,
+                provider=inp.provider,
+                max_seq_length=job_max_seq_length(inp.config),
             )
             await jobs.record_validation(pool, inp.job_id, report)
             if not analysis.ok:
@@ -79,7 +99,9 @@ class DatasetActivities:
                 await jobs.set_stage(pool, inp.job_id, JobStage.uploading)
                 provider = provider_for(self._deps, inp.provider)
                 try:
-                    file_id = await provider.upload_training_file(path, f"{inp.job_id}.jsonl")
+                    file_id = await provider.upload_training_file(
+                        path, job_id=inp.job_id, tenant_id=inp.tenant_id
+                    )
                 except ProviderError as err:
                     raise provider_failure(err) from None
                 keep_heartbeat_details(file_id)
@@ -114,6 +136,14 @@ class DatasetActivities:
                 base_model_problem = {"code": err.type, "message": err.message}
             else:
                 raise
+        try:
+            rules = await rules_for(req.provider, req.base_model, small)
+        except ApplicationError as err:
+            if not err.non_retryable:
+                raise
+            # Nothing to count the tokens with: the base-model problem is the report.
+            problem = base_model_problem or {"code": err.type, "message": err.message}
+            return DatasetInspection(ok=False, report={"ok": False, "base_model": problem})
         fmt = "dpo" if req.method == TrainingMethod.dpo.value else "chat"
         with tempfile.TemporaryDirectory(prefix="trainer-check-") as spool:
             analysis, report = await fetch_and_analyse(
@@ -126,6 +156,7 @@ class DatasetActivities:
                 restrictions=req.restrictions,
                 n_epochs=req.n_epochs,
                 settings=small,
+                rules=rules,
             )
         report["base_model"] = base_model_problem or {"code": "ok", "message": req.base_model}
         ok = analysis.ok and base_model_problem is None
@@ -133,6 +164,8 @@ class DatasetActivities:
         return DatasetInspection(ok=ok, report=report)
 
     async def _check_base_model(self, provider_name: str, base_model: str) -> date | None:
+        today = datetime.now(UTC).date()
+        refuse_closed_provider(provider_name, self._deps.settings, today)
         provider = provider_for(self._deps, provider_name)
         try:
             info = await provider.base_model_info(base_model)
@@ -147,7 +180,6 @@ class DatasetActivities:
                 "base_model_not_fine_tunable", f"baseModel '{base_model}' cannot be fine-tuned"
             )
         window = timedelta(days=self._deps.settings.base_model_shutdown_window_days)
-        today = datetime.now(UTC).date()
         if info.shutdown_date is not None and info.shutdown_date - today <= window:
             raise non_retryable(
                 "base_model_retiring",

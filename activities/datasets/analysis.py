@@ -3,7 +3,9 @@
 The streaming validator reads the file; for each valid example its hook collects the texts
 once and hands them to the PII scanner and the token counter. Afterwards come the checks
 that need the totals: examples over the model's token limit, the cost estimate against the
-policy cap, PII against the datasheet's claim, the declared size. Nothing is kept per
+policy cap, PII against the datasheet's claim, the declared size. How tokens are counted,
+the limit and the cost come from the dataset rules of the job's provider and base model
+(rules.py). Nothing is kept per
 example beyond the validator's duplicate hashes (12-24 bytes per record), so memory is
 bounded by the longest line.
 
@@ -18,7 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from activities.datasets.cost import CostEstimate, check_cost_limit, estimate_cost
+from activities.datasets.chat_template import ChatTemplateFailed
+from activities.datasets.cost import CostEstimate, check_cost_limit
 from activities.datasets.datasheet import check_datasheet_against_stats
 from activities.datasets.hidden_texts import texts_outside_the_schema
 from activities.datasets.masking import safe_text
@@ -27,19 +30,21 @@ from activities.datasets.policy import check_datasheet_policy, policy_for_tenant
 from activities.datasets.report import (
     DatasetFormat,
     Finding,
+    FindingCollector,
     FindingSummary,
     ValidationReport,
     error,
     warning,
 )
+from activities.datasets.rules import DatasetRules, dataset_rules
 from activities.datasets.token_stats import (
     DEFAULT_PER_EXAMPLE_TOKEN_LIMIT,
     TokenStats,
     TokenStatsCollector,
-    per_example_token_limit,
 )
-from activities.datasets.tokens import TokenCounter, encoding_for_model, example_texts
+from activities.datasets.tokens import example_texts
 from activities.datasets.validator import validate_chunks
+from core.models import Provider
 from core.settings import Settings
 
 CHUNK_BYTES = 1024 * 1024
@@ -61,7 +66,7 @@ class DatasetAnalysis(BaseModel):
     datasheet: list[Finding] = Field(description="datasheet and tenant-policy findings")
     findings: list[FindingSummary] = Field(
         description="findings over the whole file: example_too_long, token_limit_unknown,"
-        " cost, pii_found"
+        " chat_template_failed, cost, pii_found"
     )
 
     @property
@@ -94,21 +99,37 @@ def analyze_dataset(
     n_epochs: int | None,
     settings: Settings,
     also: Callable[[dict[str, Any]], None] | None = None,
+    provider: Provider | str = Provider.openai,
+    max_seq_length: int | None = None,
+    rules: DatasetRules | None = None,
 ) -> DatasetAnalysis:
-    """`also` sees every valid example too (e.g. to fingerprint prompts in the same pass)."""
+    """`also` sees every valid example too (e.g. to fingerprint prompts in the same pass).
+
+    `rules` (else those of `provider` and `base_model`, with the job's `max_seq_length`)
+    count the tokens, set the per-example limit and price the run; building them may raise
+    `RulesUnavailable`.
+    """
+    if rules is None:
+        rules = dataset_rules(provider, base_model, settings, max_seq_length=max_seq_length)
     lines_kept = settings.dataset_report_lines_per_kind
     policy = policy_for_tenant(settings.dataset_policy_file, tenant_id)
-    encoding = encoding_for_model(base_model, settings.dataset_encodings_dir)
-    known_limit = per_example_token_limit(base_model)
-    limit = known_limit or DEFAULT_PER_EXAMPLE_TOKEN_LIMIT
-    collector = TokenStatsCollector(encoding.name, limit, lines_kept=lines_kept)
+    collector = TokenStatsCollector(rules.tokenizer_name, rules.token_limit, lines_kept=lines_kept)
     pii = PiiScanner(region=settings.dataset_pii_phone_region, lines_kept=lines_kept)
-    counter = TokenCounter(encoding)
+    counter = rules.counter(fmt)
+    unrenderable = FindingCollector(lines_kept)
 
     def on_example(example: dict[str, Any], line_no: int) -> None:
         parts = example_texts(example, fmt)
         pii.scan([*parts.texts, *texts_outside_the_schema(example)], line_no)
-        collector.add(line_no, counter.count(parts))
+        try:
+            counted = counter.count(example, parts)
+        except ChatTemplateFailed as err:
+            # The trainer renders the same template, so it would fail on this example too.
+            unrenderable.add(error("chat_template_failed", safe_text(str(err)), line=line_no))
+        else:
+            collector.add(
+                line_no, counted.tokens, longest=counted.longest, assistant=counted.assistant
+            )
         if also is not None:
             also(example)
 
@@ -117,13 +138,14 @@ def analyze_dataset(
         report = validate_chunks(chunks, fmt, on_example=on_example)
 
     tokens = collector.finish()
-    cost = estimate_cost(base_model, tokens, n_epochs)
+    cost = rules.estimate_cost(tokens, n_epochs)
     pii_summary = pii.finish()
     sheet = check_datasheet_policy(datasheet, policy)
     sheet += check_datasheet_against_stats(datasheet, report.stats)
     findings = [
         *_too_long_summary(tokens, base_model),
-        *([] if known_limit else _summaries([_limit_unknown(base_model)])),
+        *([] if rules.limit_known else _summaries([_limit_unknown(base_model)])),
+        *unrenderable.summaries("error"),
         *_summaries(check_cost_limit(cost, restrictions)),
         *_summaries(check_pii_claim(pii_summary, datasheet)),
     ]

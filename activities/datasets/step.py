@@ -3,6 +3,8 @@
 Fetch to a spool file, analyse in one pass, and turn every failure into an ApplicationError
 whose type says whose fault it is and whether a retry can help:
 
+- a provider or base model without dataset rules (e.g. a self-hosted base model the
+  catalogue does not know): its code (`base_model_unknown`, ...), final, before any fetch;
 - a bad, refused or missing URI: its code, final;
 - a store that failed for now (or our spool disk): retried;
 - the tenant policy file unreadable: `dataset_policy_invalid`, final (an operator fixes it);
@@ -29,6 +31,8 @@ from activities.datasets.analysis import DatasetAnalysis, analyze_dataset
 from activities.datasets.fetch import DatasetFetchUnavailable, DatasetUriError, fetch_to_file
 from activities.datasets.masking import scrub
 from activities.datasets.policy import PolicyFileError
+from activities.datasets.rules import DatasetRules, RulesUnavailable, dataset_rules
+from core.models import Provider
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -48,12 +52,20 @@ async def fetch_and_analyse(
     n_epochs: int | None,
     settings: Settings,
     also: Callable[[dict[str, Any]], None] | None = None,
+    provider: Provider | str = Provider.openai,
+    max_seq_length: int | None = None,
+    rules: DatasetRules | None = None,
 ) -> tuple[DatasetAnalysis, dict[str, Any]]:
-    """Stream the dataset to `path`, then analyse it in one pass (in a thread).
+    """Stream the dataset to `path`, then analyse it in one pass (in a thread), by the
+    dataset rules of `provider` and `base_model` (or the `rules` given).
 
     The report is scrubbed of NUL and lone surrogates, so storing it (jsonb) and sending
     it (Temporal, JSON) cannot fail whatever the file held.
     """
+    if rules is None:
+        rules = await rules_for(provider, base_model, settings, max_seq_length=max_seq_length)
+    if rules.max_upload_bytes < settings.dataset_max_bytes:
+        settings = settings.model_copy(update={"dataset_max_bytes": rules.max_upload_bytes})
     try:
         fetched = await fetch_to_file(uri, path, settings=settings, tenant_id=tenant_id)
     except DatasetUriError as err:
@@ -77,6 +89,7 @@ async def fetch_and_analyse(
             n_epochs=n_epochs,
             settings=settings,
             also=also,
+            rules=rules,
         )
     except PolicyFileError:
         logger.error("dataset policy file unreadable", extra={"tenant_id": tenant_id})
@@ -101,6 +114,23 @@ async def fetch_and_analyse(
     if not analysis.ok:
         report["errors_text"] = analysis.errors_text(10)
     return analysis, scrub(report)
+
+
+async def rules_for(
+    provider: Provider | str,
+    base_model: str,
+    settings: Settings,
+    *,
+    max_seq_length: int | None = None,
+) -> DatasetRules:
+    """The job's dataset rules; none for its provider or base model is a final error."""
+    try:
+        # In a thread: a self-hosted model's catalogue and files are read from disk.
+        return await asyncio.to_thread(
+            dataset_rules, provider, base_model, settings, max_seq_length=max_seq_length
+        )
+    except RulesUnavailable as err:
+        raise ApplicationError(err.message, type=err.code, non_retryable=True) from None
 
 
 def analysis_bug(err: BaseException) -> ApplicationError:

@@ -137,13 +137,24 @@ class TokenStats(BaseModel):
     token_limit: int | None = Field(description="per-example limit of the base model, if known")
     too_long_examples: int = Field(ge=0)
     too_long: list[LongExample] = Field(description="the first examples over the limit")
-    billable_tokens: int = Field(ge=0, description="sum of min(tokens, limit) per example")
+    billable_tokens: int = Field(
+        ge=0,
+        description="what training processes: sum of min(tokens, limit) per example (a DPO"
+        " record's longest sequence cut to the limit)",
+    )
+    assistant_tokens: int | None = Field(
+        default=None,
+        description="tokens the loss is computed on (the assistant's), where the tokenizer"
+        " knows them (self-hosted templates with generation markers); the cost uses"
+        " billable_tokens, since every token is processed",
+    )
 
 
 class TokenStatsCollector:
     """Feed (line, tokens) per example in file order; `finish()` gives the figures."""
 
     def __init__(self, encoding: str, token_limit: int | None, *, lines_kept: int = 10) -> None:
+        """`add` with an `assistant` count for every example gives `assistant_tokens`."""
         self.encoding = encoding
         self.token_limit = token_limit
         self.lines_kept = lines_kept
@@ -152,18 +163,29 @@ class TokenStatsCollector:
         self._billable = 0
         self._too_long = 0
         self._too_long_kept: list[LongExample] = []
+        self._assistant: int | None = None
+        self._assistant_known = True
 
-    def add(self, line_no: int, tokens: int) -> None:
+    def add(
+        self, line_no: int, tokens: int, *, longest: int | None = None, assistant: int | None = None
+    ) -> None:
+        """`longest`: the example's longest sequence when it has several (DPO); the limit
+        applies to it. Default: the example is one sequence of `tokens`."""
         self._sketch.add(tokens)
         self._total += tokens
+        sequence = tokens if longest is None else longest
         limit = self.token_limit
-        if limit is not None and tokens > limit:
+        if limit is not None and sequence > limit:
             self._too_long += 1
             if len(self._too_long_kept) < self.lines_kept:
-                self._too_long_kept.append(LongExample(line=line_no, tokens=tokens))
-            self._billable += limit
+                self._too_long_kept.append(LongExample(line=line_no, tokens=sequence))
+            self._billable += tokens - (sequence - limit)
         else:
             self._billable += tokens
+        if assistant is None:
+            self._assistant_known = False
+        elif self._assistant_known:
+            self._assistant = (self._assistant or 0) + assistant
 
     def finish(self) -> TokenStats:
         sketch = self._sketch
@@ -183,4 +205,5 @@ class TokenStatsCollector:
             too_long_examples=self._too_long,
             too_long=sorted(self._too_long_kept, key=lambda e: e.line),
             billable_tokens=self._billable,
+            assistant_tokens=self._assistant if self._assistant_known else None,
         )
