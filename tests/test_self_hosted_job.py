@@ -11,10 +11,10 @@ import hashlib
 import json
 import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 import pytest
 from temporalio.client import Client
 
@@ -148,13 +148,20 @@ async def test_killed_gpu_worker_is_replaced_and_training_resumes_from_its_check
     assert done["promotion"]["promoted"] is True
 
 
-def trainer_processes(job_id: str) -> list[psutil.Process]:
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        cmdline = " ".join(process.info["cmdline"] or [])
-        if "activities.training.sft_run" in cmdline and job_id in cmdline:
-            found.append(process)
-    return found
+def trainer_pids(job_id: str) -> list[int]:
+    """Running trainer subprocesses of the job (Linux: read from /proc)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue  # exited meanwhile
+        if "activities.training.sft_run" in cmdline and job_id in cmdline and state != "Z":
+            pids.append(int(entry.name))
+    return pids
 
 
 async def test_cancel_mid_training_stops_the_trainer_and_ends_cancelled(
@@ -164,10 +171,10 @@ async def test_cancel_mid_training_stops_the_trainer_and_ends_cancelled(
     await stack.start_gpu_worker()
     job = await submit(stack.api, self_hosted_job("tiny-tutor-cancel", max_steps=5000))
 
-    async def training() -> list[psutil.Process] | None:
+    async def training() -> list[int] | None:
         if not losses(await events_of(stack.api, job["id"])):
             return None
-        return trainer_processes(job["id"]) or None
+        return trainer_pids(job["id"]) or None
 
     trainers = await wait_for(training, timeout=TRAINING_TIMEOUT, what="training under way")
     response = await stack.api.post(f"/trainer/jobs/{job['id']}/cancel", json={})
@@ -176,6 +183,6 @@ async def test_cancel_mid_training_stops_the_trainer_and_ends_cancelled(
     assert done["status"] == "cancelled"
 
     async def trainer_gone() -> bool:
-        return not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in trainers)
+        return not set(trainers) & set(trainer_pids(job["id"]))
 
     await wait_for(trainer_gone, timeout=15, what="the trainer subprocess to exit")
