@@ -8,7 +8,10 @@ cannot be reactivated and its hash cannot be registered again, so re-promoting o
 answers `promoted: false` naming the archived version rather than claiming success.
 
 The job's facts (tenant, name, provider, fine-tuned model, policy) come with the input;
-only the evaluation's results and samples are read from the store.
+only the evaluation's results and samples are read from the store, and for a self-hosted
+job the adapter its training recorded in the job's provider metadata. That version carries
+the adapter (URI, weights' sha256 as its hash, size, type, framework) and gets no binding:
+the registry has no provider for self-hosted serving, which the promotion row records.
 """
 
 from __future__ import annotations
@@ -20,21 +23,22 @@ from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
 from activities.promotion_gate import GateDecision, compare, decide, gate_policy
+from activities.registry.adapter_version import (
+    NO_BINDING_NOTE,
+    REGISTRY_BINDING_PROVIDER,
+    AdapterFacts,
+    AdapterNotRecorded,
+    adapter_facts,
+    model_description,
+)
 from activities.registry.client import Binding, Model, Version
 from activities.registry.errors import RegistryClientError, RegistryUnavailable
 from activities.registry.model_lock import registry_model_lock
 from core.metrics import timed_step
+from core.models import Provider
 from core.steps import PromoteInput, PromotionOutcome
-from store import evaluations, promotions, samples
+from store import evaluations, job_records, promotions, samples
 from store.rows import EvaluationRow
-
-# Our provider names -> the registry's binding provider enum.
-REGISTRY_PROVIDER = {
-    "openai": "openai",
-    "vertex_ai": "vertex",
-    "bedrock": "bedrock",
-    "anthropic": "anthropic",
-}
 
 
 def registry_model_name(tenant_id: str, job_name: str) -> str:
@@ -77,14 +81,59 @@ class PromotionActivities:
         )
 
     async def _register(
-        self, req: PromoteInput, evaluation: EvaluationRow | None, model_id: str
+        self,
+        req: PromoteInput,
+        evaluation: EvaluationRow | None,
+        model_id: str,
+        adapter: tuple[AdapterFacts, str] | None,
     ) -> tuple[Model, Version, Binding | None]:
         """Find-or-create model, version and binding: each call is safe to repeat. One
         promotion per registry model name at a time, across workers. No binding (None) when
-        the version exists but is archived."""
+        the version exists but is archived, or for a self-hosted `adapter` (with its base
+        model), which no registry provider serves."""
         name = registry_model_name(req.tenant_id, req.job_name)
         async with registry_model_lock(self._deps.settings.database_url, name):
+            if adapter is not None:
+                return (*await self._adapter_version(req, evaluation, name, *adapter), None)
             return await self._find_or_create(req, evaluation, model_id, name)
+
+    async def _adapter_version(
+        self,
+        req: PromoteInput,
+        evaluation: EvaluationRow | None,
+        name: str,
+        facts: AdapterFacts,
+        base_model: str,
+    ) -> tuple[Model, Version]:
+        """Model and version of a self-hosted adapter: the version carries the adapter's
+        folder, its weights' sha256 (the version hash), size, type and framework."""
+        registry = self._deps.registry
+        model = await registry.ensure_model(
+            name,
+            task="generation",
+            description=model_description(req.job_description, facts, base_model),
+        )
+        version = await registry.ensure_version(
+            model.id,
+            fine_tuned_model_id=req.fine_tuned_model or "",
+            eval_score=(evaluation.overall_score if evaluation else None),
+            artifact_uri=facts.adapter_uri,
+            model_type=facts.model_type,
+            framework=facts.framework,
+            hash=facts.weights_sha256,
+            size_bytes=facts.size_bytes,
+        )
+        return model, version
+
+    async def _adapter(self, req: PromoteInput) -> tuple[AdapterFacts, str] | None:
+        """A self-hosted job's adapter record and base model (None for other providers);
+        AdapterNotRecorded when the training step left none."""
+        if req.provider is not Provider.self_hosted:
+            return None
+        job = await job_records.get_job(self._deps.pool, req.job_id, req.tenant_id)
+        if job is None:
+            raise AdapterNotRecorded("the job is gone")
+        return adapter_facts(job.provider_metadata), job.base_model
 
     async def _find_or_create(
         self, req: PromoteInput, evaluation: EvaluationRow | None, model_id: str, name: str
@@ -107,7 +156,7 @@ class PromotionActivities:
             return model, version, None
         binding = await registry.ensure_binding(
             version.id,
-            provider=REGISTRY_PROVIDER.get(req.provider.value, req.provider.value),
+            provider=REGISTRY_BINDING_PROVIDER.get(req.provider.value, req.provider.value),
             provider_model_id=model_id,
             status="active",
         )
@@ -172,7 +221,15 @@ class PromotionActivities:
             or ("forced promotion" if req.force else "passed all evaluation thresholds")
         )
         try:
-            model, version, binding = await self._register(req, evaluation, model_id)
+            adapter = await self._adapter(req)
+        except AdapterNotRecorded as err:
+            decision["outcome"] = "refused"
+            return await self._record(common, promoted=False, reason=str(err), decision=decision)
+        if adapter is not None:
+            decision["artifact"] = adapter[0].recorded(adapter[1])
+            decision["binding"] = {"created": False, "note": NO_BINDING_NOTE}
+        try:
+            model, version, binding = await self._register(req, evaluation, model_id, adapter)
         except RegistryUnavailable as err:
             # Retried by Temporal with backoff: an outage delays promotion, never loses it.
             raise ApplicationError(
@@ -193,12 +250,14 @@ class PromotionActivities:
                 type="registry_rejected",
                 non_retryable=True,
             ) from None
-        if binding is None:
+        if version.archived or (binding is None and adapter is None):
             return await self._archived(model, version, decision, common)
         if req.completes_failed_job:
             # The job failed only at promotion; now that it is promoted it is complete.
             await promotions.complete_failed_job(pool, req.job_id)
         decision["outcome"] = "promoted"
+        if adapter is not None:
+            reason = f"{reason}; {NO_BINDING_NOTE}"
         return await self._record(
             common,
             promoted=True,

@@ -269,13 +269,17 @@ class RegistryClient:
         model_type: str = "fine-tuned-chat",
         framework: str = "openai",
         cost_per_1k: float | None = None,
+        *,
+        hash: str | None = None,
+        size_bytes: int | None = None,
     ) -> Version:
-        """The version whose hash is sha256(fine_tuned_model_id), created with the next free
+        """The version whose hash is `hash` (default: sha256(fine_tuned_model_id); a
+        self-hosted adapter's is its weights' sha256), created with the next free
         `{major}.0` number when missing. Safe to repeat and to race with other promoters.
 
         `model_id` is one the registry returned (from `ensure_model`): a 404 for it is
         retried as not-yet-visible, not taken as final."""
-        digest = version_hash(fine_tuned_model_id)
+        digest = (hash or version_hash(fine_tuned_model_id)).lower()
         taken: str | None = None
         model_ref = f"model {int(model_id)}"
         for _ in range(self.max_version_attempts):
@@ -299,6 +303,7 @@ class RegistryClient:
                         model_type=model_type,
                         framework=framework,
                         cost_per_1k=cost_per_1k,
+                        size_bytes=size_bytes,
                     ),
                 )
             except RegistryAlreadyExists:
