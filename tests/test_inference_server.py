@@ -47,9 +47,11 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def server(workspace: Path) -> AsyncIterator[Server]:
     adapter_root = workspace / "adapters"
     adapter_root.mkdir()
+    (workspace / "resolver").mkdir()
     settings = InferenceServerSettings(
         catalogue=write_catalogue(workspace / "catalogue.yaml"),
         adapter_root=adapter_root,
+        lora_resolver_dir=workspace / "resolver",
         max_tokens_limit=64,
     )
     app = create_app(settings)
@@ -199,6 +201,25 @@ async def test_a_loaded_lora_adapter_is_served_and_changes_the_output(server: Se
     with pytest.raises(openai.NotFoundError):
         await greedy(server, "tutor-v1")
     assert server.models.bases[TINY_MODEL_NAME].peft is None
+
+
+async def test_the_resolver_loads_an_adapter_a_request_names(
+    server: Server, workspace: Path
+) -> None:
+    await asyncio.to_thread(write_lora_adapter, workspace / "resolver" / "resolved-tutor")
+    assert "resolved-tutor" not in server.models.adapters
+    adapted = await greedy(server, "resolved-tutor")
+    assert adapted != await greedy(server, TINY_MODEL_NAME)
+    cards = {model.id: model async for model in server.sdk().models.list()}
+    assert (cards["resolved-tutor"].model_extra or {})["parent"] == TINY_MODEL_NAME
+    assert str(workspace) not in str(cards["resolved-tutor"].model_extra)
+    async with server.http() as http:
+        body = {"lora_name": "resolved-tutor"}
+        assert (await http.post("/v1/unload_lora_adapter", json=body)).status_code == 200
+    # Only a folder directly in the resolver's directory resolves.
+    await asyncio.to_thread(write_lora_adapter, workspace / "beside-the-resolver")
+    with pytest.raises(openai.NotFoundError):
+        await greedy(server, "../beside-the-resolver")
 
 
 async def test_lora_routes_refuse_as_vllm_does(server: Server, workspace: Path) -> None:

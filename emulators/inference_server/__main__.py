@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=defaults.port)
     parser.add_argument("--catalogue", type=Path, default=defaults.catalogue)
     parser.add_argument("--adapter-root", type=Path, default=defaults.adapter_root)
+    parser.add_argument("--lora-resolver-dir", type=Path, default=defaults.lora_resolver_dir)
     parser.add_argument(
         "--api-key", default=defaults.api_key, help="prefer INFERENCE_SERVER_API_KEY"
     )
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
             "port": args.port,
             "catalogue": args.catalogue,
             "adapter_root": args.adapter_root,
+            "lora_resolver_dir": args.lora_resolver_dir,
             "api_key": args.api_key,
             "max_tokens_limit": args.max_tokens_limit,
         }

@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from .errors import bad_request, install_error_handlers, invalid_user_input
+from .errors import ServingError, bad_request, install_error_handlers, invalid_user_input
 from .generation import generate, prompt_token_ids, sampling_for
-from .models import ModelServer
+from .models import ModelServer, ServedBaseModel
 from .schemas import (
     AssistantMessage,
     ChatChoice,
@@ -85,6 +86,19 @@ def _lora_routes(app: FastAPI, models: ModelServer) -> None:
         return Response(f"Success: LoRA adapter '{body.lora_name}' removed successfully.")
 
 
+async def _route(models: ModelServer, model: str | None) -> tuple[ServedBaseModel, str | None, str]:
+    """The base model, adapter and served name for `model`; an unknown name is offered to
+    the LoRA resolver first, as vLLM does."""
+    try:
+        return models.resolve(model)
+    except ServingError as error:
+        if error.status != HTTPStatus.NOT_FOUND or not model:
+            raise
+        if not await asyncio.to_thread(models.resolve_adapter, model):
+            raise
+    return models.resolve(model)
+
+
 async def _complete(
     models: ModelServer, settings: InferenceServerSettings, body: ChatCompletionRequest
 ) -> ChatCompletion:
@@ -92,7 +106,7 @@ async def _complete(
         raise bad_request("Streaming is not supported by this server.", param="stream")
     if body.n is not None and body.n != 1:
         raise bad_request("n must be 1 on this server.", param="n")
-    base, adapter, served_name = models.resolve(body.model)
+    base, adapter, served_name = await _route(models, body.model)
     prompt_ids = await asyncio.to_thread(prompt_token_ids, base, body)
     sampling = sampling_for(body, len(prompt_ids), base.max_model_len, settings.max_tokens_limit)
     result = await asyncio.to_thread(generate, base, adapter, prompt_ids, sampling, models.lock)

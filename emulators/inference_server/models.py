@@ -24,6 +24,7 @@ from core.base_model_catalogue import BaseModelCatalogue, CatalogueModel, load_c
 from core.base_model_files import local_model_dir
 
 from .errors import (
+    ServingError,
     bad_request,
     internal_error,
     invalid_user_input,
@@ -132,7 +133,30 @@ class ModelServer:
 
     def add_adapter(self, name: str, requested_path: str, load_inplace: bool) -> None:
         """Load a PEFT LoRA adapter folder under `name` (blocking: run it in a thread)."""
-        folder = self._adapter_folder(name, requested_path)
+        self._add(name, self._adapter_folder(name, requested_path), requested_path, load_inplace)
+
+    def resolve_adapter(self, name: str) -> bool:
+        """vLLM's filesystem LoRA resolver: a request naming an unknown model loads the
+        adapter in `<lora_resolver_dir>/<name>/` if there is one (blocking). False when
+        there is none; a 400 when there is one that does not load."""
+        directory = self.settings.lora_resolver_dir
+        if directory is None:
+            return False
+        folder = (directory / name).resolve()
+        if folder.parent != directory.resolve():
+            return False  # a name that is not one folder name (`..`, `a/b`) resolves nothing
+        if not (folder / "adapter_config.json").is_file():
+            return False
+        try:
+            # The root `/v1/models` reports is the name: the folder is the server's own.
+            self._add(name, folder, name, load_inplace=False)
+        except ServingError:
+            if name in self.adapters:
+                return True  # another request resolved it first
+            raise bad_request(f"LoRA adapter '{name}' was found but could not be loaded.") from None
+        return True
+
+    def _add(self, name: str, folder: Path, requested_path: str, load_inplace: bool) -> None:
         with self.lock:
             if name in self.adapters and not load_inplace:
                 raise invalid_user_input(

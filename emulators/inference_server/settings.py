@@ -24,6 +24,10 @@ class InferenceServerSettings(BaseSettings):
     """When set, `load_lora_adapter` accepts only folders under it; a relative
     `lora_path` is read from it."""
 
+    lora_resolver_dir: Path | None = None
+    """vLLM's filesystem LoRA resolver (``VLLM_LORA_RESOLVER_CACHE_DIR``): a chat request
+    naming an unknown model loads the adapter folder of that name in this directory."""
+
     api_key: str | None = None
     """When set, every `/v1` request must carry ``Authorization: Bearer <api_key>``
     (like vLLM's ``--api-key``)."""
