@@ -23,6 +23,7 @@ from activities.deps import ActivityDeps
 from core.models import Provider
 from core.openai_cutoff import CUTOFF_CODE
 from core.settings import Settings
+from core.steps import InspectDatasetInput
 from tests.support.tiny_model import REPO_ROOT, TINY_MODEL_NAME, tiny_model_dir, write_catalogue
 
 DATASHEET = {"source": "curriculum_team", "license": "proprietary", "redaction": "none"}
@@ -336,3 +337,33 @@ async def test_validate_refuses_a_new_openai_job_after_the_cutoff() -> None:
     refuse_closed_provider("self_hosted", closed, today)
     # Before the cutoff day (inclusive) nothing is refused.
     refuse_closed_provider("openai", closed, date(2020, 1, 6))
+
+
+async def test_the_synchronous_check_uses_the_self_hosted_rules(tmp_path: Path) -> None:
+    settings = self_hosted_settings(tmp_path, tokens_per_second=0.05)
+    write_jsonl(tmp_path / "ok.jsonl", [chat(i) for i in range(12)])
+    activities = DatasetActivities(ActivityDeps(settings, cast(asyncpg.Pool, None)))
+
+    def request(base_model: str, **extra: Any) -> InspectDatasetInput:
+        return InspectDatasetInput(
+            dataset_uri="ok.jsonl",
+            tenant_id="tenant_123",
+            base_model=base_model,
+            provider="self_hosted",
+            datasheet=DATASHEET,
+            **extra,
+        )
+
+    checked = await activities.inspect_dataset(request(TINY_MODEL_NAME))
+    assert checked.ok, checked.report
+    assert checked.report["tokens"]["encoding"] == f"{TINY_MODEL_NAME} tokenizer"
+    assert checked.report["cost"]["basis"] == "gpu_time"
+    assert checked.report["cost"]["pool"] == "cpu"
+    capped = await activities.inspect_dataset(
+        request(TINY_MODEL_NAME, restrictions={"max_cost_usd": 0.01})
+    )
+    assert not capped.ok
+    assert "cost_limit_exceeded" in {f["kind"] for f in capped.report["findings"]}
+    unknown = await activities.inspect_dataset(request("no-such-model"))
+    assert not unknown.ok
+    assert unknown.report["base_model"]["code"] == "base_model_unknown"
