@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 import uvicorn
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
             "max_tokens_limit": args.max_tokens_limit,
         }
     )
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(message)s")
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
 
 
