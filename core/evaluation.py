@@ -7,9 +7,9 @@ per-sample outputs and verdicts are stored elsewhere.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from core.json_types import JsonFloat
 
@@ -111,3 +111,37 @@ class EvaluationSummary(BaseModel):
         if self.passed != (self.status == "passed"):
             raise ValueError("passed must be true exactly when status is 'passed'")
         return self
+
+
+# ---- where the judge and moderation run -------------------------------------------------
+
+DEFAULT_MODERATION_MODEL = "omni-moderation-latest"
+InferenceProvider = Literal["openai", "self_hosted"]
+
+
+class EvaluationEndpointSettings(BaseModel):
+    """Where the rubric judge and moderation run: OpenAI (inference outlives its
+    fine-tuning cutoff) or a self-hosted OpenAI-compatible server. Read from the
+    deployment's settings of the same names with an `eval_` prefix (`eval_judge_provider`,
+    ...); a setting a deployment does not have keeps the default here, so by default
+    everything stays on OpenAI."""
+
+    judge_provider: InferenceProvider = "openai"
+    # A self-hosted judge's OpenAI-compatible base URL (None: the inference server's).
+    judge_base_url: str | None = None
+    judge_api_key: SecretStr | None = None
+    judge_model: str = "gpt-4o-mini-2024-07-18"
+    moderation_provider: InferenceProvider = "openai"
+    # A self-hosted server with OpenAI's moderation API (vLLM has none of its own).
+    moderation_base_url: str | None = None
+    moderation_api_key: SecretStr | None = None
+    moderation_model: str = DEFAULT_MODERATION_MODEL
+
+    @classmethod
+    def from_settings(cls, settings: object) -> Self:
+        values = {
+            name: getattr(settings, f"eval_{name}")
+            for name in cls.model_fields
+            if getattr(settings, f"eval_{name}", None) is not None
+        }
+        return cls.model_validate(values)

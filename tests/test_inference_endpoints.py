@@ -19,13 +19,13 @@ from openai.types.moderation import Categories
 
 from activities.evaluation.cache import MemoryCache, request_key
 from activities.evaluation.endpoints import (
-    EvaluationEndpointSettings,
     InferenceClients,
     evaluation_endpoints,
     inference_provider,
     run_targets,
 )
 from activities.evaluation.harness import run_suite
+from core.evaluation import EvaluationEndpointSettings
 from core.evaluation_suites import Suite, suite_from_dict
 from core.models import Provider
 from core.settings import Settings

@@ -5,7 +5,8 @@ An OpenAI job is graded entirely on the OpenAI client, as it always was. A self-
 job's candidate (its LoRA adapter) and its baseline (the catalogue's base model) are
 served by the self-hosted inference server (vLLM's OpenAI-compatible API), reached through
 the same SDK with another base URL. The judge and moderation stay on OpenAI unless the
-deployment configures them on a self-hosted server (`EvaluationEndpointSettings`).
+deployment configures them on a self-hosted server (`core.evaluation.
+EvaluationEndpointSettings`).
 
 Each endpoint carries a cache scope: responses of a self-hosted server are cached under
 its base URL, so the same model name on two servers never shares an entry. OpenAI's scope
@@ -16,45 +17,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Self
+from typing import Literal
 
 import asyncpg
 from openai import AsyncOpenAI
-from pydantic import BaseModel, SecretStr
+from pydantic import SecretStr
 
-from activities.evaluation.graders.base import DEFAULT_MODERATION_MODEL, CallTarget
+from activities.evaluation.graders.base import CallTarget
 from activities.evaluation.ratelimit import RateLimitGate
+from core.evaluation import EvaluationEndpointSettings, InferenceProvider
 from core.models import Provider
 from core.settings import Settings
 from store import promotions
 
 EvalRole = Literal["candidate", "baseline", "judge", "moderation"]
-InferenceProvider = Literal["openai", "self_hosted"]
-
-
-class EvaluationEndpointSettings(BaseModel):
-    """Where the judge and moderation run. Read from `Settings` fields of the same names
-    with an `eval_` prefix; until a deployment sets them, everything stays on OpenAI."""
-
-    judge_provider: InferenceProvider = "openai"
-    # A self-hosted judge's OpenAI-compatible base URL (None: the inference server's).
-    judge_base_url: str | None = None
-    judge_api_key: SecretStr | None = None
-    judge_model: str = "gpt-4o-mini-2024-07-18"
-    moderation_provider: InferenceProvider = "openai"
-    # A self-hosted server with OpenAI's moderation API (vLLM has none of its own).
-    moderation_base_url: str | None = None
-    moderation_api_key: SecretStr | None = None
-    moderation_model: str = DEFAULT_MODERATION_MODEL
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Self:
-        values = {
-            name: getattr(settings, f"eval_{name}")
-            for name in cls.model_fields
-            if getattr(settings, f"eval_{name}", None) is not None
-        }
-        return cls.model_validate(values)
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from activities.evaluation.cache import CompletionCache
 from activities.evaluation.ratelimit import RateLimitGate
+from core.evaluation import DEFAULT_MODERATION_MODEL
+
+__all__ = ["DEFAULT_MODERATION_MODEL", "CallTarget", "GradeContext", "GraderVerdict"]
 
 JUDGE_SEED = 1234
-DEFAULT_MODERATION_MODEL = "omni-moderation-latest"
 
 
 class GraderVerdict(BaseModel):
