@@ -195,7 +195,8 @@ def dataset_rules(
     if provider == Provider.self_hosted:
         return self_hosted_rules(base_model, settings, max_seq_length=max_seq_length)
     raise RulesUnavailable(
-        "provider_unsupported", f"provider '{provider}' has no dataset rules in this deployment"
+        "provider_unsupported",
+        f"provider '{str(provider)[:40]}' has no dataset rules in this deployment",
     )
 
 
@@ -219,7 +220,7 @@ def self_hosted_rules(
     except (BaseModelFilesMissing, ChatTemplateMissing) as err:
         raise RulesUnavailable(
             "base_model_files_missing",
-            f"baseModel '{base_model}': {err}; an operator must provide its files",
+            f"baseModel '{base_model[:80]}': {err}; an operator must provide its files",
         ) from None
     return SelfHostedRules(
         base_model=base_model,
