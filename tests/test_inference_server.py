@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,13 +15,18 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from fastapi import FastAPI
 from openai.types.chat import ChatCompletionMessageParam
 
 from emulators.inference_server.app import create_app
 from emulators.inference_server.models import ModelServer
 from emulators.inference_server.settings import InferenceServerSettings
+from scripts.stack.services import wait_for_http
 from tests.support.servers import serve_app
 from tests.support.tiny_model import TINY_MODEL_NAME, tiny_model_dir, write_catalogue
+
+# peft's save_pretrained asks transformers a deprecated question; not this suite's concern.
+pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing`:FutureWarning")
 
 QUESTION: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Why is the sky blue?"}]
 
@@ -36,6 +42,15 @@ class Server:
 
     def http(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, timeout=60)
+
+
+@asynccontextmanager
+async def serve_loaded(app: FastAPI) -> AsyncIterator[str]:
+    """Serve `app` and wait until its models have loaded (on a busy machine that takes
+    longer than `serve_app` waits for uvicorn to start)."""
+    async with serve_app(app) as url:
+        await wait_for_http(f"{url}/health")
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +70,7 @@ async def server(workspace: Path) -> AsyncIterator[Server]:
         max_tokens_limit=64,
     )
     app = create_app(settings)
-    async with serve_app(app) as url:
+    async with serve_loaded(app) as url:
         yield Server(url, adapter_root, app.state.models)
 
 
@@ -373,7 +388,7 @@ async def test_an_api_key_guards_every_v1_route(workspace: Path) -> None:
     settings = InferenceServerSettings(
         catalogue=write_catalogue(workspace / "keyed.yaml"), api_key="sk-local"
     )
-    async with serve_app(create_app(settings)) as url:
+    async with serve_loaded(create_app(settings)) as url:
         keyed = Server(url, workspace, ModelServer(settings))
         with pytest.raises(openai.AuthenticationError):
             await keyed.sdk("sk-wrong").models.list()
