@@ -213,7 +213,11 @@ async def _deployment(app: FastAPI, catalogue: Path | None) -> AsyncIterator[Dep
 @pytest.fixture
 async def self_hosted(settings: Settings, catalogue: Path, queue: str) -> AsyncIterator[Deployment]:
     own = settings.model_copy(
-        update={"self_hosted_catalogue_file": catalogue, "temporal_task_queue": queue}
+        update={
+            "self_hosted_catalogue_file": catalogue,
+            "temporal_task_queue": queue,
+            "openai_fine_tuning_exception": False,
+        }
     )
     async with _deployment(create_app(own), catalogue) as deployment:
         deployment.submitting_on(BEFORE_CUTOFF)
@@ -222,7 +226,9 @@ async def self_hosted(settings: Settings, catalogue: Path, queue: str) -> AsyncI
 
 @pytest.fixture
 async def openai_only(settings: Settings, queue: str) -> AsyncIterator[Deployment]:
-    own = settings.model_copy(update={"temporal_task_queue": queue})
+    own = settings.model_copy(
+        update={"temporal_task_queue": queue, "openai_fine_tuning_exception": False}
+    )
     async with _deployment(create_app(own), None) as deployment:
         deployment.submitting_on(BEFORE_CUTOFF)
         yield deployment
