@@ -12,7 +12,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE = REPO_ROOT / ".run" / "test-models"
 TINY_MODEL_NAME = "tiny-qwen2-test"
 # Bump when the builder changes, so a stale cached model is not reused.
-BUILD_VERSION = 1
+BUILD_VERSION = 2
 
 
 def tiny_model_dir() -> Path:
