@@ -114,6 +114,9 @@ def settings(
         eval_fan_out_min_calls=0,  # exercise the fan-out; one test covers the inline path
         auth_mode="jwt",
         jwt_secret=SecretStr(TEST_JWT_SECRET),
+        # The emulator stands in for OpenAI whatever the date: its jobs are not refused by
+        # the fine-tuning cutoff (tests/test_provider_config.py checks the cutoff itself).
+        openai_fine_tuning_exception=True,
     )
 
 

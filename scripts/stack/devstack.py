@@ -231,7 +231,12 @@ class DevStack:
         await wait_for_http(f"{base_url}/models", children=[child])
         say(f"  OpenAI            {base_url} (emulator)")
         self.urls.append(("OpenAI emulator", base_url))
-        return {"OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": EMULATOR_API_KEY}
+        # The emulator is not bound by OpenAI's fine-tuning cutoff.
+        return {
+            "OPENAI_BASE_URL": base_url,
+            "OPENAI_API_KEY": EMULATOR_API_KEY,
+            "OPENAI_FINE_TUNING_EXCEPTION": "true",
+        }
 
     async def _registry(self) -> str:
         url = self.configured.get("MODEL_REGISTRY_URL")

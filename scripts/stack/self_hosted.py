@@ -73,7 +73,14 @@ def write_catalogue(
     return path
 
 
-def inference_server_argv(port: int, catalogue: Path, adapter_root: Path | None) -> list[str]:
+# A random tiny model rarely ends its answer: cap what a request without max_tokens gets, so
+# an evaluation on a CPU takes seconds rather than minutes (vLLM's own default is the context).
+DEV_MAX_TOKENS = 96
+
+
+def inference_server_argv(
+    port: int, catalogue: Path, adapter_root: Path | None, max_tokens: int = DEV_MAX_TOKENS
+) -> list[str]:
     argv = [
         sys.executable,
         "-m",
@@ -84,6 +91,8 @@ def inference_server_argv(port: int, catalogue: Path, adapter_root: Path | None)
         str(port),
         "--catalogue",
         str(catalogue),
+        "--max-tokens-limit",
+        str(max_tokens),
         "--log-level",
         "warning",
     ]

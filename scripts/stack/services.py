@@ -193,6 +193,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
         "OPENAI_BASE_URL": settings.openai_base_url or "",
         "OPENAI_API_KEY": settings.provider_api_key(),
+        "OPENAI_FINE_TUNING_EXCEPTION": str(settings.openai_fine_tuning_exception).lower(),
         "MODEL_REGISTRY_URL": settings.model_registry_url,
         "DATASET_ROOT": str(settings.dataset_root),
         "PROVIDER_POLL_SECONDS": str(settings.provider_poll_seconds),
