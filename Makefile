@@ -11,11 +11,14 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 # Flags for `make demo` / `make dev`, e.g. STACK_ARGS='--api-port 9000' (or STACK_* variables).
 STACK_ARGS ?=
+# The sample job's provider for `make demo`: openai (the emulator) or self_hosted.
+PROVIDER ?= openai
 
 .PHONY: help venv demo dev test lint openapi bench clean
 
 help:
 	@echo "make demo     start the whole stack, run examples/job.json end to end, stop (exit 0 = promoted)"
+	@echo "              PROVIDER=self_hosted: train a tiny local model on CPU instead (examples/job-self-hosted.json)"
 	@echo "make dev      start the whole stack and keep it running until Ctrl-C"
 	@echo "make test     run the test suite (real Temporal dev server and PostgreSQL)"
 	@echo "make lint     ruff check ., ruff format --check . and mypy ."
@@ -32,7 +35,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m scripts.stack demo $(STACK_ARGS)
+	$(BIN)/python -m scripts.stack demo --provider $(PROVIDER) $(STACK_ARGS)
 
 dev: $(STAMP)
 	$(BIN)/python -m scripts.stack dev $(STACK_ARGS)

@@ -15,11 +15,17 @@ What it starts, as child processes logging to `.run/logs/<name>.log`:
   emulator keeps its state in memory, so a run with it starts from a clean slate: the
   `model_trainer` database (unless `DATABASE_URL` is set) and `.run/temporal.db` are
   recreated;
-- a worker (`worker.py`) and the API (uvicorn on :8000).
+- a worker (`worker.py`) and the API (uvicorn on :8000);
+- for the self-hosted provider (`demo --provider self_hosted`, and `dev` when the training
+  extra is installed): a tiny base model built locally with its catalogue (unless
+  `SELF_HOSTED_CATALOGUE_FILE` is set), the vLLM-compatible inference server on :8004
+  (unless `SELF_HOSTED_INFERENCE_URL` is set), artifacts in `.run/artifacts` (unless
+  `ARTIFACT_STORE_URL` is set), and a GPU worker (`worker.py gpu`, on the CPU here).
 
 Ports, the run folder and the database name come from the flags below, else from
 `STACK_API_PORT`, `STACK_TEMPORAL_PORT`, `STACK_TEMPORAL_UI_PORT`,
-`STACK_OPENAI_EMULATOR_PORT`, `STACK_REGISTRY_EMULATOR_PORT`, `STACK_RUN_DIR` and
+`STACK_OPENAI_EMULATOR_PORT`, `STACK_REGISTRY_EMULATOR_PORT`, `STACK_INFERENCE_SERVER_PORT`,
+`STACK_RUN_DIR` and
 `STACK_DATABASE_NAME` (0 as a port: a free one).
 
 Settings are read from the environment and from `.env`, like the service reads them.
@@ -41,9 +47,10 @@ from scripts.stack.config import StackConfig, add_arguments, configured_settings
 from scripts.stack.demo import run_demo, run_dev
 from scripts.stack.devstack import DevStack, say
 from scripts.stack.processes import REPO, StackError
+from scripts.stack.self_hosted import training_stack_installed
 
 
-async def main_async(mode: str, timeout: float, config: StackConfig) -> int:
+async def main_async(mode: str, timeout: float, config: StackConfig, provider: str) -> int:
     loop = asyncio.get_running_loop()
     main_task = asyncio.current_task()
     assert main_task is not None
@@ -52,8 +59,9 @@ async def main_async(mode: str, timeout: float, config: StackConfig) -> int:
     stack = DevStack(configured_settings(), config)
     code = 1
     try:
-        await stack.start()
-        code = await (run_demo(stack, timeout) if mode == "demo" else run_dev(stack))
+        self_hosted = provider == "self_hosted"
+        await stack.start(self_hosted=self_hosted or (mode == "dev" and training_stack_installed()))
+        code = await (run_demo(stack, timeout, self_hosted) if mode == "demo" else run_dev(stack))
     except StackError as err:
         say(f"error: {err}")
         code = 1
@@ -84,12 +92,18 @@ def main(argv: list[str] | None = None) -> None:
         default=1800.0,
         help="demo: seconds to wait for the job to end (default 1800)",
     )
+    parser.add_argument(
+        "--provider",
+        choices=["openai", "self_hosted"],
+        default="openai",
+        help="demo: the sample job's provider (self_hosted trains a tiny local model on CPU)",
+    )
     add_arguments(parser)
     args = parser.parse_args(argv)
     os.chdir(REPO)
     sys.path.insert(0, str(REPO))
     config = stack_config(configured_settings(), args)
-    code = asyncio.run(main_async(args.mode, args.timeout, config))
+    code = asyncio.run(main_async(args.mode, args.timeout, config, args.provider))
     sys.stdout.flush()
     sys.stderr.flush()
     # Leave without interpreter teardown: a process that created a Temporal client can crash

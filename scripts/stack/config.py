@@ -26,6 +26,7 @@ class StackConfig:
     temporal_ui_port: int = 8233
     openai_emulator_port: int = 8010
     registry_emulator_port: int = 8003
+    inference_server_port: int = 8004  # the self-hosted provider's vLLM stand-in
     run_dir: Path = REPO / ".run"  # logs, the Temporal store, the embedded PostgreSQL
     database_name: str = "model_trainer"
 
@@ -46,6 +47,7 @@ class StackConfig:
             temporal_ui_port=pick(self.temporal_ui_port),
             openai_emulator_port=pick(self.openai_emulator_port),
             registry_emulator_port=pick(self.registry_emulator_port),
+            inference_server_port=pick(self.inference_server_port),
         )
 
 
@@ -108,6 +110,7 @@ def stack_config(
         temporal_ui_port=port("temporal_ui_port"),
         openai_emulator_port=port("openai_emulator_port"),
         registry_emulator_port=port("registry_emulator_port"),
+        inference_server_port=port("inference_server_port"),
         run_dir=(REPO / run_dir).resolve() if run_dir else default.run_dir,
         database_name=lookup("database_name") or default.database_name,
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from scripts.stack.devstack import JOB_FILE, DevStack, say
+from scripts.stack.devstack import JOB_FILE, SELF_HOSTED_JOB_FILE, DevStack, say
 from scripts.stack.processes import REPO
 
 POLL_INTERVAL = 0.5  # seconds between the CLI's looks at the job
@@ -83,9 +83,24 @@ async def watch_with_cli(stack: DevStack, job_id: str, timeout: float) -> bool:
     return True
 
 
-async def run_demo(stack: DevStack, timeout: float) -> int:
-    """Submit examples/job.json, follow it to its end; 0 when its model was promoted."""
-    body = json.loads(JOB_FILE.read_text(encoding="utf-8"))
+def print_loss_curve(events: list[Mapping[str, Any]]) -> None:
+    """The loss the trainer computed, first to last step (self-hosted runs)."""
+    points = [
+        (e["data"]["step"], e["data"]["train_loss"])
+        for e in events
+        if e["type"] == "metrics" and (e.get("data") or {}).get("train_loss") is not None
+    ]
+    if points:
+        (first_step, first), (last_step, last) = min(points), max(points)
+        say(f"  training loss     {first:.4f} (step {first_step}) -> {last:.4f} (step {last_step})")
+
+
+async def run_demo(stack: DevStack, timeout: float, self_hosted: bool = False) -> int:
+    """Submit the sample job, follow it to its end. OpenAI's (examples/job.json): 0 when its
+    model was promoted. Self-hosted (examples/job-self-hosted.json): 0 when the job trained
+    and its evaluation decided, promoted or not (a tiny random model rarely earns it)."""
+    job_file = SELF_HOSTED_JOB_FILE if self_hosted else JOB_FILE
+    body = json.loads(job_file.read_text(encoding="utf-8"))
     async with httpx.AsyncClient(
         base_url=stack.api_url, timeout=60, headers=stack.auth.headers
     ) as api:
@@ -95,7 +110,7 @@ async def run_demo(stack: DevStack, timeout: float) -> int:
             return 1
         job = response.json()
         say()
-        say(f"Submitted {JOB_FILE.relative_to(REPO)} as job {job['id']}")
+        say(f"Submitted {job_file.relative_to(REPO)} as job {job['id']}")
         say(f"  workflow {job['workflowId']}: {job.get('temporalUrl') or '-'}")
         say()
         if not await watch_with_cli(stack, job["id"], timeout):
@@ -106,11 +121,18 @@ async def run_demo(stack: DevStack, timeout: float) -> int:
         response.raise_for_status()
         job = response.json()
         print_job(job)
+        if self_hosted:
+            events = await api.get(f"/trainer/jobs/{job['id']}/events", params={"limit": 1000})
+            print_loss_curve(events.json()["events"] if events.status_code == 200 else [])
         print_promotion(job)
     say()
     say(f"Temporal UI: {job.get('temporalUrl') or '-'}")
     say()
     promoted = bool(job["status"] == "completed" and (job.get("promotion") or {}).get("promoted"))
+    if self_hosted and job["status"] == "completed":
+        verdict = "promoted" if promoted else "refused by its evaluation thresholds"
+        say(f"Demo finished: the model trained, was evaluated and {verdict}.")
+        return 0
     if promoted:
         say("Demo finished: the job completed and its model was promoted.")
         return 0

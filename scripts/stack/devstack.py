@@ -8,6 +8,7 @@ import json
 import sys
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,10 +25,19 @@ from scripts.stack.processes import (
     stop_all,
     uvicorn_argv,
 )
+from scripts.stack.self_hosted import (
+    DEV_MODEL_NAME,
+    build_dev_model,
+    gpu_worker_argv,
+    inference_server_argv,
+    training_stack_installed,
+    write_catalogue,
+)
 from scripts.stack.services import recreate_database, wait_for_http
 from scripts.stack.temporal import temporal_argv, wait_for_temporal
 
 JOB_FILE = REPO / "examples" / "job.json"
+SELF_HOSTED_JOB_FILE = REPO / "examples" / "job-self-hosted.json"
 EMULATOR_API_KEY = "sk-emulator"
 POSTGRES_PROBE_TIMEOUT = 5.0  # seconds
 API_HEALTH_TIMEOUT = 60.0
@@ -73,7 +83,9 @@ class DevStack:
 
     # ---- start ---------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, *, self_hosted: bool = False) -> None:
+        """Start the stack; `self_hosted` adds the self-hosted provider's part (a local
+        base model, the inference server and a GPU worker)."""
         self.config.log_dir.mkdir(parents=True, exist_ok=True)
         say(f"Starting the Model Trainer stack (logs in {self.log_dir_shown}/)")
         self._require_free_port(self.config.api_port, "the API")
@@ -98,7 +110,11 @@ class DevStack:
             **openai_env,
             **self.auth.env,
         }
+        if self_hosted:
+            env.update(await self._self_hosted())
         await self._spawn("worker", [sys.executable, "worker.py"], env)
+        if self_hosted:
+            await self._spawn("gpu-worker", gpu_worker_argv(), env)
         api = await self._spawn(
             "api", uvicorn_argv("api.app:create_app", self.config.api_port), env
         )
@@ -255,6 +271,46 @@ class DevStack:
         self.urls.append(("Registry emulator", f"{url}  (docs {url}/docs)"))
         return url
 
+    async def _self_hosted(self) -> dict[str, str]:
+        """The self-hosted provider's settings: the configured catalogue, artifact store and
+        inference server, else a locally built tiny model, a folder, and the stand-in."""
+        if not training_stack_installed():
+            raise StackError(
+                "the self-hosted provider needs the training extra: pip install -e '.[training]'"
+            )
+        c, run_dir = self.configured, self.config.run_dir
+        catalogue = c.get("SELF_HOSTED_CATALOGUE_FILE")
+        if catalogue is None:
+            say(f"  Base model        building {DEV_MODEL_NAME} locally (a tiny random model) ...")
+            model_dir = await asyncio.to_thread(build_dev_model, run_dir / "models")
+            catalogue = str(
+                write_catalogue(run_dir / "base-models.yaml", {DEV_MODEL_NAME: model_dir})
+            )
+        say(f"  Catalogue         {catalogue}")
+        adapters = c.get("SELF_HOSTED_ADAPTER_DIR", str(run_dir / "served-adapters"))
+        inference_url = c.get("SELF_HOSTED_INFERENCE_URL")
+        if inference_url is None:
+            port = self.config.inference_server_port
+            self._require_free_port(port, "the inference server")
+            argv = inference_server_argv(port, Path(catalogue), Path(adapters))
+            child = await self._spawn("inference-server", argv, {})
+            inference_url = f"http://{HOST}:{port}/v1"
+            await wait_for_http(f"http://{HOST}:{port}/health", children=[child], timeout=120)
+            say(f"  Inference server  {inference_url} (vLLM stand-in, CPU)")
+        else:
+            say(f"  Inference server  {inference_url} (SELF_HOSTED_INFERENCE_URL)")
+        self.urls.append(("Inference server", inference_url))
+        artifacts = c.get("ARTIFACT_STORE_URL", str(run_dir / "artifacts"))
+        say(f"  Artifact store    {artifacts}")
+        return {
+            "SELF_HOSTED_CATALOGUE_FILE": catalogue,
+            "SELF_HOSTED_INFERENCE_URL": inference_url,
+            "SELF_HOSTED_ADAPTER_DIR": adapters,
+            "ARTIFACT_STORE_URL": artifacts,
+            "SELF_HOSTED_WORK_DIR": c.get("SELF_HOSTED_WORK_DIR", str(run_dir / "training")),
+            "SELF_HOSTED_CHECKPOINT_STEPS": c.get("SELF_HOSTED_CHECKPOINT_STEPS", "10"),
+        }
+
     # ---- watch and stop ------------------------------------------------------------------
 
     def check_children(self) -> None:
@@ -274,7 +330,7 @@ class DevStack:
 
     async def stop(self) -> None:
         """Stop the API and worker first, then what they depend on (in reverse order)."""
-        first = [c for c in self.children if c.name in ("api", "worker")]
+        first = [c for c in self.children if c.name in ("api", "worker", "gpu-worker")]
         rest = [c for c in reversed(self.children) if c not in first]
         await stop_all(first, report=say)
         await stop_all(rest, report=say)
