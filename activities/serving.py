@@ -147,8 +147,7 @@ async def load_adapter(
 ) -> bool:
     """Ask the inference server to load the adapter; True when it had it loaded already.
     Unreachable or 5xx: retryable. Another refusal: final, with the server's reason."""
-    key = settings.self_hosted_inference_api_key
-    headers = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
+    headers = _auth(settings)
     url = f"{inference_root(settings.self_hosted_inference_url)}/v1/load_lora_adapter"
     try:
         async with httpx.AsyncClient(timeout=LOAD_TIMEOUT_SECONDS, transport=transport) as http:
@@ -178,6 +177,36 @@ async def load_adapter(
         "adapter_load_rejected",
         retryable=False,
     )
+
+
+def _auth(settings: Settings) -> dict[str, str]:
+    key = settings.self_hosted_inference_api_key
+    return {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
+
+
+async def is_served(settings: Settings, lora_name: str) -> bool:
+    """Whether the inference server lists the model (`GET /v1/models`, which lists loaded
+    adapters too); False when it cannot say, so the caller loads it."""
+    url = f"{inference_root(settings.self_hosted_inference_url)}/v1/models"
+    try:
+        async with httpx.AsyncClient(timeout=30.0) as http:
+            response = await http.get(url, headers=_auth(settings))
+        listed = response.json().get("data", []) if response.is_success else []
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return False
+    return any(isinstance(m, dict) and m.get("id") == lora_name for m in listed)
+
+
+async def ensure_served(
+    settings: Settings, store: ArtifactStore, fine_tuned_model: str, adapter_uri: str
+) -> None:
+    """Serve the adapter unless the server already lists it: an evaluation grading a
+    self-hosted champion, or running after the server restarted, still finds it."""
+    if not await is_served(settings, fine_tuned_model):
+        serving = ServeAdapterInput(
+            job_id="", fine_tuned_model=fine_tuned_model, adapter_uri=adapter_uri
+        )
+        await serve_adapter(settings, store, serving)
 
 
 async def serve_adapter(

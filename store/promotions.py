@@ -146,23 +146,30 @@ async def current_champion(
 
 class ModelSource(Row):
     """Which provider serves a model an evaluation grades: its job's provider, and the
-    provider of the tenant's job that produced the model (None for a base model)."""
+    provider of the tenant's job that produced the model (None for a base model), with
+    that job's adapter when it is a self-hosted one."""
 
     job_provider: Provider
     base_model: str
     model_provider: Provider | None
+    model_adapter_uri: str | None = None
 
 
 async def model_source(pool: asyncpg.Pool, job_id: str, model: str) -> ModelSource | None:
-    """The job's provider and base model, and the provider of the tenant's job whose
-    fine-tuned model is `model` (a champion graded as the baseline, or the candidate)."""
+    """The job's provider and base model, and the provider (and adapter) of the tenant's
+    job whose fine-tuned model is `model` (a champion graded as the baseline, or the
+    candidate)."""
     row = await pool.fetchrow(
         """
-        SELECT j.provider AS job_provider, j.base_model,
-            (SELECT o.provider FROM jobs o
-             WHERE o.tenant_id = j.tenant_id AND o.provider_model_id = $2
-             ORDER BY o.created_at DESC LIMIT 1) AS model_provider
-        FROM jobs j WHERE j.id = $1
+        SELECT j.provider AS job_provider, j.base_model, o.provider AS model_provider,
+            o.provider_metadata ->> 'adapter_uri' AS model_adapter_uri
+        FROM jobs j
+        LEFT JOIN LATERAL (
+            SELECT provider, provider_metadata FROM jobs
+            WHERE tenant_id = j.tenant_id AND provider_model_id = $2
+            ORDER BY created_at DESC LIMIT 1
+        ) o ON true
+        WHERE j.id = $1
         """,
         job_id,
         model,

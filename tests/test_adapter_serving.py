@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from temporalio.exceptions import ApplicationError
 
 from activities.artifacts.local import LocalArtifactStore
-from activities.serving import inference_root, serve_adapter, served_folder_name
+from activities.serving import ensure_served, inference_root, serve_adapter, served_folder_name
 from core.settings import Settings
 from core.training_steps import ServeAdapterInput
 from tests.support.servers import free_port, serve_app
@@ -42,6 +42,10 @@ def vllm_like(state: StandIn) -> FastAPI:
     def error(message: str, status: int) -> JSONResponse:
         body = {"error": {"message": message, "type": "BadRequestError", "code": status}}
         return JSONResponse(body, status_code=status)
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": n, "object": "model"} for n in state.loaded]}
 
     @app.post("/v1/load_lora_adapter")
     async def load(request: Request) -> Response:
@@ -203,3 +207,18 @@ async def test_an_adapter_missing_from_the_store_is_final(
         assert missing.value.non_retryable is True and missing.value.type == "adapter_not_found"
     assert state.loads == []
     assert not (tmp_path / "served").exists() or list((tmp_path / "served").iterdir()) == []
+
+
+async def test_ensure_served_loads_only_what_the_server_does_not_list(
+    stand_in: tuple[StandIn, str], store: LocalArtifactStore, tmp_path: Path
+) -> None:
+    state, url = stand_in
+    settings = settings_for(url, tmp_path / "served")
+    uri = await stored_adapter(store, "job-6")
+    await ensure_served(settings, store, "champion-6", uri)
+    assert [load["lora_name"] for load in state.loads] == ["champion-6"]
+    await ensure_served(settings, store, "champion-6", uri)  # listed now: nothing to do
+    assert len(state.loads) == 1
+    state.loaded.clear()  # the server restarted
+    await ensure_served(settings, store, "champion-6", uri)
+    assert len(state.loads) == 2

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import uuid4
 
+import asyncpg
 import pytest
 from fastapi import FastAPI, Request
 from openai import AsyncOpenAI
@@ -21,14 +22,17 @@ from activities.evaluation.cache import MemoryCache, request_key
 from activities.evaluation.endpoints import (
     InferenceClients,
     evaluation_endpoints,
+    grading_targets,
     inference_provider,
     run_targets,
 )
 from activities.evaluation.harness import run_suite
+from core.db import open_database
 from core.evaluation import EvaluationEndpointSettings
 from core.evaluation_suites import Suite, suite_from_dict
 from core.models import Provider
 from core.settings import Settings
+from store import job_records, jobs
 from store.promotions import ModelSource, serving_provider
 from tests.support.servers import serve_app
 
@@ -303,3 +307,77 @@ async def test_one_model_name_on_two_servers_is_cached_apart(servers: Servers) -
         await openai_client.close()
         await clients.close()
     assert (len(servers.self_hosted.chats), len(servers.openai.chats)) == before
+
+
+async def a_job(
+    pool: asyncpg.Pool, tenant: str, provider: Provider, base: str, model: str | None
+) -> str:
+    job_id = str(uuid4())
+    await job_records.insert_job(
+        pool,
+        {
+            "id": job_id,
+            "tenant_id": tenant,
+            "name": "tutor",
+            "description": None,
+            "provider": provider.value,
+            "base_model": base,
+            "dataset_uri": "d.jsonl",
+            "config": {},
+            "policy": {},
+            "datasheet": {},
+            "idempotency_key": None,
+            "workflow_id": f"training-{job_id}",
+        },
+    )
+    if model is not None:
+        metadata = (
+            {"adapter_uri": f"s3://a/adapters/{job_id}"} if provider.value == "self_hosted" else {}
+        )
+        await jobs.record_provider_job(pool, job_id, f"p-{job_id}", metadata)
+        await jobs.record_training_result(
+            pool,
+            job_id,
+            fine_tuned_model=model,
+            trained_tokens=None,
+            training_cost=None,
+            training_duration=None,
+        )
+    return job_id
+
+
+async def test_each_graded_model_is_asked_where_its_job_trained_it(database_url: str) -> None:
+    pool = await open_database(database_url, max_size=2)
+    openai_client = AsyncOpenAI(base_url="http://openai.invalid/v1", api_key="k")
+    settings = Settings(_env_file=None, self_hosted_inference_url="http://vllm.invalid/v1")
+    clients = InferenceClients(settings, lambda: openai_client)
+    served: list[tuple[str, str]] = []
+
+    async def serve(name: str, uri: str) -> None:
+        served.append((name, uri))
+
+    tenant = f"tenant_ep_{uuid4().hex[:6]}"
+    try:
+        hosted_champion = await a_job(pool, tenant, Provider.self_hosted, "tiny-base", "champ-sh")
+        await a_job(pool, tenant, Provider.openai, "gpt-4o-mini", "ft:gpt-4o-mini:o::c")
+        job = await a_job(pool, tenant, Provider.self_hosted, "tiny-base", "cand-sh")
+
+        async def targets(role: str, model: str) -> Any:
+            return await grading_targets(pool, clients, job, role, model, serve=serve)
+
+        candidate = await targets("candidate", "cand-sh")
+        base = await targets("baseline", "tiny-base")
+        champion = await targets("baseline", "champ-sh")
+        openai_champion = await targets("baseline", "ft:gpt-4o-mini:o::c")
+    finally:
+        await clients.close()
+        await openai_client.close()
+        await pool.close()
+    for hosted in (candidate, base, champion):
+        assert hosted.model_provider == "self_hosted"
+        assert hosted.model_scope == "http://vllm.invalid/v1"
+        assert hosted.judge_target.provider == "openai"
+    assert openai_champion.model_provider == "openai" and openai_champion.model_scope is None
+    # Adapters are made sure of before grading; a base model and OpenAI's models are not.
+    assert [name for name, _ in served] == ["cand-sh", "champ-sh"]
+    assert served[1][1] == f"s3://a/adapters/{hosted_champion}"

@@ -24,6 +24,7 @@ from activities.evaluation.scoring import summarize
 from activities.evaluation.stats import paired_delta
 from activities.evaluation.suite_fetch import fetch_uri_suite
 from activities.heartbeat import heartbeating
+from activities.serving import ensure_served
 from core.custom_suite_checks import inline_suite, is_uri_entry, parse_uri_entry
 from core.evaluation import EvaluationSummary, SuiteScore
 from core.evaluation_suites import Suite, list_builtin_suites, load_builtin_suite
@@ -303,7 +304,12 @@ class EvaluationActivities:
         excluded = await self._excluded(evaluation, suite)
         # The graded model on its provider's server; judge and moderation where configured.
         targets = await grading_targets(
-            self._deps.pool, self._deps.inference, str(evaluation.job_id), task.role, task.model
+            self._deps.pool,
+            self._deps.inference,
+            str(evaluation.job_id),
+            task.role,
+            task.model,
+            serve=lambda name, uri: ensure_served(settings, self._deps.artifact_store, name, uri),
         )
         cache = PgCompletionCache(self._deps.pool) if settings.eval_cache_enabled else None
         # Stop just before Temporal's own timeout so the report says which limit was hit.

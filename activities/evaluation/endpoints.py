@@ -15,7 +15,7 @@ is None, which keeps the cache keys it always had.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -232,19 +232,30 @@ def run_targets(
 
 
 async def grading_targets(
-    pool: asyncpg.Pool, clients: InferenceClients, job_id: str, role: str, model: str
+    pool: asyncpg.Pool,
+    clients: InferenceClients,
+    job_id: str,
+    role: str,
+    model: str,
+    *,
+    serve: Callable[[str, str], Awaitable[None]] | None = None,
 ) -> RunTargets:
     """The targets of one graded run of `model` for the evaluation of job `job_id`: the
     model on the server of the provider that trained it (a self-hosted job's base model
-    on the inference server), the judge and moderation where the deployment runs them."""
+    on the inference server), the judge and moderation where the deployment runs them.
+
+    A self-hosted adapter is first handed to `serve` (its name and artifact URI), which
+    loads it unless the server has it: a champion graded as the baseline was loaded for
+    its own evaluation, perhaps on a server that has restarted since."""
     settings = clients.settings
     source = await promotions.model_source(pool, job_id, model)
+    provider = promotions.serving_provider(source, model)
+    adapter_uri = source.model_adapter_uri if source is not None else None
+    if serve is not None and provider is Provider.self_hosted and adapter_uri:
+        await serve(model, adapter_uri)
     return run_targets(
         evaluation_endpoints(
-            clients,
-            "baseline" if role == "baseline" else "candidate",
-            promotions.serving_provider(source, model),
-            model,
+            clients, "baseline" if role == "baseline" else "candidate", provider, model
         ),
         max_retries=settings.eval_max_retries,
         max_pause_seconds=settings.eval_max_rate_limit_pause_seconds,
