@@ -190,13 +190,40 @@ async def test_a_bad_dataset_fails_with_a_clear_code(tmp_path: Path) -> None:
     assert not (tmp_path / "run" / "adapter").exists()
 
 
-async def test_dpo_is_refused_by_name(tmp_path: Path) -> None:
+def _preferences(path: Path, examples: int = 8) -> Path:
+    """Preference pairs from the sample chats: each answer preferred to the next one's."""
+    chats = [json.loads(line)["messages"] for line in SAMPLE.read_text().splitlines()[:examples]]
+    rows = [
+        {
+            "input": {"messages": chat[:-1]},
+            "preferred_output": [chat[-1]],
+            "non_preferred_output": [chats[(index + 1) % len(chats)][-1]],
+        }
+        for index, chat in enumerate(chats)
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+async def test_dpo_trains_a_lora_adapter(tmp_path: Path) -> None:
+    config = SelfHostedTrainingConfig(
+        method=TrainingMethod.dpo, learning_rate=1e-3, batch_size=4, max_steps=4
+    )
+    spec = _spec(tmp_path / "run", _preferences(tmp_path / "pairs.jsonl"), config=config)
+    recorder = Recorder()
+    done = await run_trainer(spec, recorder)
+    assert [event.step for event in recorder.of(ProgressEvent)] == [1, 2, 3, 4]
+    assert done.steps == 4
+    assert (done.adapter_dir / "adapter_model.safetensors").is_file()
+
+
+async def test_a_bad_preference_file_fails_before_training(tmp_path: Path) -> None:
     config = SelfHostedTrainingConfig(method=TrainingMethod.dpo)
-    spec = _spec(tmp_path / "run", _dataset(tmp_path / "train.jsonl", 2), config=config)
+    dataset = _dataset(tmp_path / "chat.jsonl", 2)  # chat records, not preference pairs
     with pytest.raises(TrainingFailed) as failure:
-        await run_trainer(spec, Recorder())
-    assert failure.value.code is FailureCode.unsupported_method
-    assert failure.value.message == "dpo is not supported by the self-hosted trainer yet"
+        await run_trainer(_spec(tmp_path / "run", dataset, config=config), Recorder())
+    assert failure.value.code is FailureCode.invalid_dataset
+    assert failure.value.message == "line 1: expected 'input' with a 'messages' list"
 
 
 def test_several_gpus_launch_one_rank_each_with_torchrun(tmp_path: Path) -> None:

@@ -101,15 +101,26 @@ def load_spec(args: list[str]) -> TrainerSpec:
 
 
 def run(spec: TrainerSpec, events: EventWriter) -> None:
-    if spec.config.method is not TrainingMethod.supervised:
+    # Each method reads its dataset before torch is imported: a bad file fails fast.
+    if spec.config.method is TrainingMethod.supervised:
+        examples = read_examples(spec.dataset_path)
+        from activities.training.sft_training import quiet_libraries, train
+
+        quiet_libraries()
+        events.emit(train(spec, examples, events.emit))
+    elif spec.config.method is TrainingMethod.dpo:
+        from activities.training.preferences import read_preferences
+
+        rows = read_preferences(spec.dataset_path)
+        from activities.training.dpo_training import train_dpo
+        from activities.training.sft_training import quiet_libraries
+
+        quiet_libraries()
+        events.emit(train_dpo(spec, rows, events.emit))
+    else:
         raise UnsupportedMethod(
             f"{spec.config.method.value} is not supported by the self-hosted trainer yet"
         )
-    examples = read_examples(spec.dataset_path)  # before torch: a bad file fails fast
-    from activities.training.sft_training import quiet_libraries, train
-
-    quiet_libraries()
-    events.emit(train(spec, examples, events.emit))
 
 
 def main(argv: list[str] | None = None) -> int:

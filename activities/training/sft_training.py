@@ -105,34 +105,42 @@ def lora_config(spec: TrainerSpec) -> Any:
     )
 
 
-def sft_config(spec: TrainerSpec, device: str) -> Any:
+def trainer_arguments(spec: TrainerSpec, device: str) -> dict[str, Any]:
+    """The settings every method's TRL config shares: the job's config, checkpoints every
+    `checkpoint_steps`, a log (and so an event) every step, no progress bars."""
     config = spec.config
     on_gpu = device == "cuda"
-    return SFTConfig(
-        output_dir=str(spec.checkpoints_dir),
-        learning_rate=config.learning_rate,
-        num_train_epochs=config.n_epochs,
-        max_steps=config.max_steps or -1,
-        per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        max_length=spec.max_seq_length,
-        packing=config.packing,
-        seed=DEFAULT_SEED if config.seed is None else config.seed,
-        save_strategy="steps",
-        save_steps=spec.checkpoint_steps,
-        logging_strategy="steps",
-        logging_steps=1,
-        report_to="none",
-        disable_tqdm=True,
-        use_cpu=not on_gpu,
-        bf16=on_gpu and torch.cuda.is_bf16_supported(),
-        fp16=False,
+    return {
+        "output_dir": str(spec.checkpoints_dir),
+        "learning_rate": config.learning_rate,
+        "num_train_epochs": config.n_epochs,
+        "max_steps": config.max_steps or -1,
+        "per_device_train_batch_size": config.batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "max_length": spec.max_seq_length,
+        "seed": DEFAULT_SEED if config.seed is None else config.seed,
+        "save_strategy": "steps",
+        "save_steps": spec.checkpoint_steps,
+        "logging_strategy": "steps",
+        "logging_steps": 1,
+        "report_to": "none",
+        "disable_tqdm": True,
+        "use_cpu": not on_gpu,
+        "bf16": on_gpu and torch.cuda.is_bf16_supported(),
+        "fp16": False,
         # Memory for speed: worth it on a GPU with a real model, not for a CPU run.
-        gradient_checkpointing=on_gpu,
+        "activation_checkpointing": on_gpu,
+        "dataloader_num_workers": 0,
+    }
+
+
+def sft_config(spec: TrainerSpec, device: str) -> Any:
+    return SFTConfig(
+        **trainer_arguments(spec, device),
+        packing=spec.config.packing,
         # The labels carry the assistant-only, weight-aware mask already.
         assistant_only_loss=False,
         completion_only_loss=False,
-        dataloader_num_workers=0,
     )
 
 
@@ -174,8 +182,15 @@ def train(
     resume_from = checked_checkpoint(spec.resume_from_checkpoint)
     callback = EventCallback(emit)
     trainer = build_trainer(spec, examples, callback, device=resolve_device(spec.device))
+    return finish(spec, trainer, callback, resume_from)
+
+
+def finish(
+    spec: TrainerSpec, trainer: Any, callback: EventCallback, resume_from: str | None
+) -> DoneEvent:
+    """Train to the end, save the adapter, tokenizer and chat template, and say so."""
     output = trainer.train(resume_from_checkpoint=resume_from)
-    trainer.save_model(str(spec.adapter_dir))  # adapter, tokenizer and its chat template
+    trainer.save_model(str(spec.adapter_dir))
     metrics = output.metrics or {}
     return DoneEvent(
         adapter_dir=spec.adapter_dir.resolve(),
