@@ -26,6 +26,14 @@ class MetricPoint(BaseModel):
     valid_loss: float | None = None
     train_accuracy: float | None = Field(default=None, description="Mean token accuracy, 0-1")
     valid_accuracy: float | None = Field(default=None, description="Mean token accuracy, 0-1")
+    learning_rate: float | None = Field(
+        default=None, description="The step's learning rate, where the provider reports it"
+    )
+    epoch: float | None = Field(
+        default=None,
+        description="Epochs done at the step, fractional (1.5 is halfway through the second), "
+        "where the provider reports it",
+    )
 
 
 class ImageFormat(StrEnum):

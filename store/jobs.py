@@ -163,7 +163,7 @@ async def record_progress(
 
 async def record_events(pool: asyncpg.Pool, job_id: str, events: list[ProviderEvent]) -> None:
     """The events as reported, and the metric points the provider read from them, one row
-    per step (job_metrics has no columns for a point's learning rate and epoch)."""
+    per step."""
     if not events:
         return
     async with pool.acquire() as conn, conn.transaction():
@@ -180,8 +180,9 @@ async def record_events(pool: asyncpg.Pool, job_id: str, events: list[ProviderEv
         await conn.executemany(
             """
             INSERT INTO job_metrics (job_id, step, total_steps, train_loss, valid_loss,
-                                     train_accuracy, valid_accuracy, recorded_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                                     train_accuracy, valid_accuracy, learning_rate, epoch,
+                                     recorded_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
             ON CONFLICT (job_id, step) DO NOTHING
             """,
             [
@@ -193,6 +194,8 @@ async def record_events(pool: asyncpg.Pool, job_id: str, events: list[ProviderEv
                     p.valid_loss,
                     p.train_token_accuracy,
                     p.valid_token_accuracy,
+                    p.learning_rate,
+                    p.epoch,
                     p.recorded_at,
                 )
                 for p in points

@@ -38,7 +38,17 @@ async def test_metrics_have_one_point_per_step(
     assert body["total_steps"] == total
     assert [p["step"] for p in body["points"]] == list(range(1, total + 1))
     first, last = body["points"][0], body["points"][-1]
-    assert set(first) == {"step", "train_loss", "valid_loss", "train_accuracy", "valid_accuracy"}
+    assert set(first) == {
+        "step",
+        "train_loss",
+        "valid_loss",
+        "train_accuracy",
+        "valid_accuracy",
+        "learning_rate",
+        "epoch",
+    }
+    # The emulator reports no learning rate or epoch, as OpenAI does not.
+    assert first["learning_rate"] is None and first["epoch"] is None
     assert all(p["train_loss"] > 0 for p in body["points"])
     assert all(0 < p["train_accuracy"] < 1 for p in body["points"])
     # The emulator's curves fall (loss) and rise (accuracy) over the run.

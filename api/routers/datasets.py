@@ -16,7 +16,8 @@ from api.errors import ApiError
 from api.json_body import StrictJSONRoute
 from core.dataset_uri import DatasetUriError, check_uri_syntax
 from core.json_types import IntegerOnly
-from core.models import TrainingMethod
+from core.models import Provider, TrainingMethod
+from core.providers import configured_providers
 from core.steps import DatasetInspection, InspectDatasetInput
 from core.text import FreeJson, Name, ShortText, UriText
 from workflows.failures import describe_failure
@@ -48,6 +49,10 @@ class DatasetValidateRequest(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
     dataset_uri: UriText
+    provider: Provider = Field(
+        default=Provider.openai,
+        description="Whose dataset rules apply: token counting, limits and cost basis",
+    )
     base_model: Name = "gpt-4o-mini-2024-07-18"
     datasheet: FreeJson | None = None
     method: TrainingMethod = TrainingMethod.supervised
@@ -81,6 +86,14 @@ async def validate_dataset(
         check_uri_syntax(body.dataset_uri)
     except DatasetUriError as err:
         raise ApiError(422, err.code, f"datasetUri: {err}") from None
+    served = configured_providers(st.settings)
+    if body.provider not in served:
+        raise ApiError(
+            422,
+            "provider_unsupported",
+            f"provider: '{body.provider.value}' is not available in this deployment "
+            f"(available: {', '.join(p.value for p in served)})",
+        )
     try:
         inspection = await st.temporal.execute_workflow(
             DATASET_CHECK_WORKFLOW,
@@ -88,6 +101,7 @@ async def validate_dataset(
                 dataset_uri=body.dataset_uri,
                 tenant_id=tenant,
                 base_model=body.base_model,
+                provider=body.provider.value,
                 datasheet=body.datasheet,
                 method=body.method.value,
                 n_epochs=body.n_epochs,

@@ -41,6 +41,8 @@ async def load_points(pool: asyncpg.Pool, job_id: str) -> tuple[list[MetricPoint
             valid_loss=r.valid_loss,
             train_accuracy=r.train_accuracy,
             valid_accuracy=r.valid_accuracy,
+            learning_rate=r.learning_rate,
+            epoch=r.epoch,
         )
         for r in rows
     ]
@@ -85,7 +87,7 @@ def chart_for(job: JobRow, points: Sequence[MetricPoint], total_steps: int | Non
     "/{job_id}/metrics",
     response_model=JobMetrics,
     responses=ERRORS,
-    summary="Training curves: loss and token accuracy per step",
+    summary="Training curves: loss, token accuracy and learning rate per step",
 )
 async def job_metrics(job_id: uuid.UUID, caller: CallerDep, st: StateDep) -> JobMetrics:
     job = await require_job(st, caller, job_id)
