@@ -79,9 +79,17 @@ def _place(staged: Path, target: Path) -> bool:
     if target.exists():
         retired = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
         target.rename(retired)
-    staged.rename(target)
-    if retired is not None:
-        shutil.rmtree(retired, ignore_errors=True)
+    try:
+        staged.rename(target)
+    except OSError:
+        # A concurrent step (another suite of the same evaluation) placed it first.
+        if not (target.is_dir() and _digests(target) == _digests(staged)):
+            raise
+        shutil.rmtree(staged)
+        return True
+    finally:
+        if retired is not None:
+            shutil.rmtree(retired, ignore_errors=True)
     return False
 
 

@@ -6,6 +6,7 @@ refusals are final and name no server paths."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,3 +223,21 @@ async def test_ensure_served_loads_only_what_the_server_does_not_list(
     state.loaded.clear()  # the server restarted
     await ensure_served(settings, store, "champion-6", uri)
     assert len(state.loads) == 2
+
+
+async def test_concurrent_serving_of_one_adapter_loads_it_once(
+    stand_in: tuple[StandIn, str], store: LocalArtifactStore, tmp_path: Path
+) -> None:
+    state, url = stand_in
+    settings = settings_for(url, tmp_path / "served")
+    uri = await stored_adapter(store, "job-7")
+    inp = ServeAdapterInput(job_id="j", fine_tuned_model="m7", adapter_uri=uri)
+    results = await asyncio.gather(*(serve_adapter(settings, store, inp) for _ in range(4)))
+    assert sorted(r.already_loaded for r in results) == [False, True, True, True]
+    assert len(state.loads) == 4
+    assert [p.name for p in (tmp_path / "served").iterdir()] == ["m7"]
+    assert listing(tmp_path / "served" / "m7") == [
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "tokenizer",
+    ]
