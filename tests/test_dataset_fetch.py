@@ -511,7 +511,11 @@ async def test_large_upload_goes_through_the_uploads_api(
     async with httpx.AsyncClient(base_url=openai_emulator) as admin:
         before = (await admin.get("/_emulator/state")).json()["calls"]
         file_id = await provider.upload_training_file(
-            path, job_id="train", tenant_id="t1", multipart_threshold=len(PAYLOAD) - 1, part_bytes=20_000
+            path,
+            job_id="train",
+            tenant_id="t1",
+            multipart_threshold=len(PAYLOAD) - 1,
+            part_bytes=20_000,
         )
         after = (await admin.get("/_emulator/state")).json()["calls"]
     parts = "POST /v1/uploads/{upload_id}/parts"

@@ -133,6 +133,14 @@ async def test_killed_gpu_worker_is_replaced_and_training_resumes_from_its_check
         return None
 
     saved_step = await wait_for(checkpoint_saved, timeout=TRAINING_TIMEOUT, what="a checkpoint")
+
+    async def trained_past_it() -> bool:
+        # Heartbeats go out about once a second: two more steps and the checkpoint's beat
+        # has reached Temporal.
+        steps = [step for step, _ in losses(await events_of(stack.api, job["id"]))]
+        return bool(steps) and steps[-1] >= saved_step + 2
+
+    await wait_for(trained_past_it, timeout=TRAINING_TIMEOUT, what="steps after the checkpoint")
     first.signal(signal.SIGKILL)
     await first.process.wait()
     await stack.start_gpu_worker()
