@@ -40,6 +40,7 @@ from core.steps import (
     FinishEvaluationInput,
     FinishJobInput,
     ForceFinishInput,
+    GpuTrainingPlan,
     GradeSmallInput,
     JobStatusInput,
     LaunchInput,
@@ -70,6 +71,7 @@ class Script:
     evaluation_passes: bool = True
     launch_error: ApplicationError | None = None
     wait_blocks: bool = False  # the wait step runs until it is cancelled
+    gpu_plan: GpuTrainingPlan | None = None  # launch says: train here, on this GPU queue
     calls: list[str] = field(default_factory=list)
     inputs: dict[str, Any] = field(default_factory=dict)
 
@@ -103,7 +105,9 @@ def stand_ins(script: Script) -> list[Callable[..., Any]]:
         script.note("launch_fine_tune", inp)
         if script.launch_error is not None:
             raise script.launch_error
-        return LaunchResult(provider_job_id=PROVIDER_JOB, provider_status="queued")
+        return LaunchResult(
+            provider_job_id=PROVIDER_JOB, provider_status="queued", gpu_training=script.gpu_plan
+        )
 
     @activity.defn(name="wait_for_fine_tune")
     async def wait_for_fine_tune(inp: WaitInput) -> WaitResult:
