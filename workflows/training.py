@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.details import render_details
     from workflows.evaluation import evaluate
-    from workflows.failures import describe_failure
+    from workflows.failures import describe_failure, trained_model
     from workflows.job_end import cancel_provider_job, record_job_end, record_job_status
     from workflows.messages import (
         NO_INPUT,
@@ -271,15 +271,9 @@ class TrainingJobWorkflow:
                 await self._continue_as_new(inp, provider_job_id)
 
     def _trained_model(self, result: WaitResult) -> str:
-        if result.provider_status is not ProviderJobStatus.succeeded or not result.fine_tuned_model:
-            raise ApplicationError(
-                result.error_message or f"provider job ended {result.provider_status}",
-                type=result.error_code or f"provider_job_{result.provider_status}",
-                non_retryable=True,
-            )
-        self._state.fine_tuned_model = result.fine_tuned_model
-        workflow.upsert_search_attributes([sa.FINE_TUNED_MODEL.value_set(result.fine_tuned_model)])
-        return result.fine_tuned_model
+        self._state.fine_tuned_model = model = trained_model(result)
+        workflow.upsert_search_attributes([sa.FINE_TUNED_MODEL.value_set(model)])
+        return model
 
     async def _evaluate(self, inp: TrainingJobInput, fine_tuned_model: str) -> EvaluationSummary:
         await self._set_status(JobStatus.evaluating, JobStage.evaluating)

@@ -4,7 +4,8 @@ It fetches the validated dataset from the artifact store, runs the trainer in a 
 (activities/training/runner.py) and turns what the trainer reports into the job's events,
 metric points and progress, exactly as the OpenAI wait step records OpenAI's events.
 
-- Heartbeats carry the last checkpoint uploaded to the artifact store. When a GPU worker
+- Heartbeats carry the last checkpoint uploaded to the artifact store (and the latest
+  step's loss, for the Temporal UI). When a GPU worker
   dies, Temporal's heartbeat timeout hands the step to another one, which resumes from that
   checkpoint instead of from step 0.
 - Cancelling the step (REST, signal or `temporal workflow cancel`) reaches it with the next
@@ -98,7 +99,7 @@ class TrainingActivities:
     ) -> tuple[TrainingCheckpoint, Path] | None:
         """The checkpoint an earlier attempt heartbeated, fetched to this node."""
         details = activity.info().heartbeat_details
-        if not details:
+        if not details or details[0] is None:
             return None
         checkpoint = TrainingCheckpoint.model_validate(details[0])
         local = work / "resume" / f"checkpoint-{checkpoint.step}"
@@ -133,7 +134,7 @@ class TrainingActivities:
             else:
                 await reporter.report(event)
 
-        beats = asyncio.create_task(_heartbeat(last))
+        beats = asyncio.create_task(_heartbeat(last, reporter))
         try:
             finished = await run_trainer(spec, on_event)
             await asyncio.gather(*uploads)
@@ -148,10 +149,12 @@ class TrainingActivities:
                 await beats
 
 
-async def _heartbeat(last: list[TrainingCheckpoint]) -> None:
-    """Beat with the newest uploaded checkpoint: what a retried attempt resumes from."""
+async def _heartbeat(last: list[TrainingCheckpoint], reporter: TrainingReporter) -> None:
+    """Beat with the newest uploaded checkpoint (what a retried attempt resumes from) and
+    the latest step's figures, which the Temporal UI shows on the pending activity."""
     while True:
-        activity.heartbeat(*([last[-1].model_dump(mode="json")] if last else []))
+        checkpoint = last[-1].model_dump(mode="json") if last else None
+        activity.heartbeat(checkpoint, reporter.latest_progress())
         await asyncio.sleep(HEARTBEAT_EVERY_SECONDS)
 
 

@@ -24,6 +24,13 @@ class TrainingReporter:
         self._job_id = job_id
         self._attempt = attempt
         self._losses: list[tuple[int, float]] = []
+        self._latest: ProgressEvent | None = None
+
+    def latest_progress(self) -> dict[str, Any] | None:
+        """The newest step's figures, as heartbeat details show them."""
+        if self._latest is None:
+            return None
+        return self._latest.model_dump(mode="json", exclude={"kind"})
 
     def loss_curve(self) -> LossCurveSummary | None:
         """The losses this attempt saw (a resumed one starts at its checkpoint)."""
@@ -34,6 +41,7 @@ class TrainingReporter:
             return
         now = datetime.now(UTC)
         self._losses.append((event.step, event.train_loss))
+        self._latest = event
         point = TrainingMetricPoint(
             step=event.step,
             recorded_at=now,
