@@ -7,11 +7,14 @@ per-sample outputs and verdicts are stored elsewhere.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from core.json_types import JsonFloat
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 
 class SuiteCategory(StrEnum):
@@ -123,8 +126,7 @@ class EvaluationEndpointSettings(BaseModel):
     """Where the rubric judge and moderation run: OpenAI (inference outlives its
     fine-tuning cutoff) or a self-hosted OpenAI-compatible server. Read from the
     deployment's settings of the same names with an `eval_` prefix (`eval_judge_provider`,
-    ...); a setting a deployment does not have keeps the default here, so by default
-    everything stays on OpenAI."""
+    ...); by default everything stays on OpenAI."""
 
     judge_provider: InferenceProvider = "openai"
     # A self-hosted judge's OpenAI-compatible base URL (None: the inference server's).
@@ -138,10 +140,14 @@ class EvaluationEndpointSettings(BaseModel):
     moderation_model: str = DEFAULT_MODERATION_MODEL
 
     @classmethod
-    def from_settings(cls, settings: object) -> Self:
-        values = {
-            name: getattr(settings, f"eval_{name}")
-            for name in cls.model_fields
-            if getattr(settings, f"eval_{name}", None) is not None
-        }
-        return cls.model_validate(values)
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls(
+            judge_provider=settings.eval_judge_provider,
+            judge_base_url=settings.eval_judge_base_url,
+            judge_api_key=settings.eval_judge_api_key,
+            judge_model=settings.eval_judge_model,
+            moderation_provider=settings.eval_moderation_provider,
+            moderation_base_url=settings.eval_moderation_base_url,
+            moderation_api_key=settings.eval_moderation_api_key,
+            moderation_model=settings.eval_moderation_model,
+        )

@@ -120,6 +120,15 @@ class Settings(BaseSettings):
 
     # Evaluation.
     eval_judge_model: str = "gpt-4o-mini-2024-07-18"
+    # Where the rubric judge and moderation run: OpenAI (its inference outlives the
+    # fine-tuning cutoff) or a self-hosted OpenAI-compatible server.
+    eval_judge_provider: Literal["openai", "self_hosted"] = "openai"
+    eval_judge_base_url: str | None = None  # None: self_hosted_inference_url
+    eval_judge_api_key: SecretStr | None = None  # None: self_hosted_inference_api_key
+    eval_moderation_provider: Literal["openai", "self_hosted"] = "openai"
+    eval_moderation_base_url: str | None = None  # a server with OpenAI's moderation API
+    eval_moderation_api_key: SecretStr | None = None
+    eval_moderation_model: str = "omni-moderation-latest"
     eval_concurrency: int = 8
     eval_default_pedagogy_suites: list[str] = Field(
         default_factory=lambda: ["content_accuracy", "pedagogical_soundness"]
