@@ -276,3 +276,16 @@ def test_the_self_hosted_sample_job_is_a_valid_request_for_the_dev_model() -> No
     assert job.base_model == DEV_MODEL_NAME
     assert isinstance(job.config, SelfHostedTrainingConfig)
     assert (REPO / "examples" / "datasets" / job.dataset_uri).is_file()
+
+
+def test_the_readme_names_the_pinned_training_libraries() -> None:
+    """The README's library table gives each self-hosted library at the version pinned."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    pins = dict(
+        requirement.split("==", 1)
+        for requirement in [*project["dependencies"], *project["optional-dependencies"]["training"]]
+        if "==" in requirement
+    )
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for name in (*sorted(TRAINING_STACK), "safetensors", "tokenizers", "jinja2", "huggingface-hub"):
+        assert f"| `{name}` {pins[name]}" in readme, f"README: {name} {pins[name]}"
