@@ -115,7 +115,14 @@ async def run_gpu_worker(settings: Settings, stop: asyncio.Event) -> None:
     `gpus_per_worker`, launched through torchrun).
     """
     log = logging.getLogger("worker")
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    metrics_server = None
+    if settings.worker_metrics_port:
+        metrics_server, _ = prometheus_client.start_http_server(settings.worker_metrics_port)
+    client = await connect(
+        settings.temporal_address,
+        settings.temporal_namespace,
+        runtime=sdk_metrics_runtime(settings.temporal_sdk_metrics_port),
+    )
     deps = await TrainingDeps.open(settings)
     try:
         worker = Worker(
@@ -133,6 +140,8 @@ async def run_gpu_worker(settings: Settings, stop: asyncio.Event) -> None:
             await stop.wait()
     finally:
         await deps.close()
+        if metrics_server is not None:
+            metrics_server.shutdown()
 
 
 def main() -> None:

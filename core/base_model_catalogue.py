@@ -19,9 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class GpuPool(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # Training throughput of one worker of the pool, in tokens per second.
+    # One worker of the pool (all its GPUs): its training throughput in tokens per second,
+    # and what an hour of it costs.
     tokens_per_second: float = Field(gt=0)
     hourly_price_usd: float = Field(ge=0)
+    # More than one: the worker's trainer spans them (launched through torchrun).
     gpus_per_worker: int = Field(default=1, ge=1)
 
 

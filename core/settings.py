@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -177,6 +177,12 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = None
     jwt_tenant_claim: str = "tenant"
     jwt_roles_claim: str = "roles"
+
+    @field_validator("self_hosted_adapter_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        """An empty SELF_HOSTED_ADAPTER_DIR means none (vLLM resolves artifact URIs)."""
+        return None if value == "" else value
 
     def provider_api_key(self) -> str:
         from_file = _read_secret_file(self.openai_api_key_file)

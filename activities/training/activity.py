@@ -84,7 +84,8 @@ class TrainingActivities:
             if resume:
                 await reporter.resumed(resume[0])
             started = time.monotonic()
-            finished = await self._train(inp, spec, reporter, resume[0] if resume else None)
+            gpus = deps.catalogue.pool_for(model).gpus_per_worker
+            finished = await self._train(inp, spec, reporter, resume[0] if resume else None, gpus)
             manifest = await store_adapter(
                 deps, inp, model, finished, dataset, reporter.loss_curve()
             )
@@ -113,6 +114,7 @@ class TrainingActivities:
         spec: TrainerSpec,
         reporter: TrainingReporter,
         resumed_from: TrainingCheckpoint | None,
+        gpus: int,
     ) -> DoneEvent:
         last: list[TrainingCheckpoint] = [resumed_from] if resumed_from else []
         uploads: list[asyncio.Task[None]] = []
@@ -136,7 +138,8 @@ class TrainingActivities:
 
         beats = asyncio.create_task(_heartbeat(last, reporter))
         try:
-            finished = await run_trainer(spec, on_event)
+            # Several GPUs per worker: the runner launches the trainer through torchrun.
+            finished = await run_trainer(spec, on_event, gpus=gpus)
             await asyncio.gather(*uploads)
             return finished
         except TrainingFailed as err:

@@ -84,9 +84,10 @@ async def adapter_result(
     manifest: AdapterManifest,
     gpu_seconds: float,
 ) -> TrainAdapterResult:
-    """Record the run's facts; its cost is the GPU time it took at the pool's price."""
+    """Record the run's facts; its cost is the time it held a worker of the pool, at the
+    pool's hourly price (one worker, all its GPUs), as the estimate prices it."""
     pool = deps.catalogue.pool_for(model)
-    cost = round(gpu_seconds * pool.gpus_per_worker * pool.hourly_price_usd / 3600, 6)
+    cost = round(gpu_seconds * pool.hourly_price_usd / 3600, 6)
     artifact = _artifact(deps, inp, manifest)
     tokens = manifest.metrics.trained_tokens
     await _record_artifact(deps, inp.job_id, artifact, tokens)
