@@ -32,6 +32,7 @@ from activities.artifacts.store import ArtifactStore
 from activities.deps import ActivityDeps
 from activities.heartbeat import heartbeating
 from core.metrics import timed_step
+from core.self_hosted_serving import inference_url_for
 from core.settings import Settings
 from core.training_steps import ServeAdapterInput, ServeAdapterResult
 
@@ -156,7 +157,7 @@ async def load_adapter(
     """Ask the inference server to load the adapter; True when it had it loaded already.
     Unreachable or 5xx: retryable. Another refusal: final, with the server's reason."""
     headers = _auth(settings)
-    url = f"{inference_root(settings.self_hosted_inference_url)}/v1/load_lora_adapter"
+    url = f"{inference_root(inference_url_for(settings, lora_name))}/v1/load_lora_adapter"
     try:
         async with httpx.AsyncClient(timeout=LOAD_TIMEOUT_SECONDS, transport=transport) as http:
             response = await http.post(
@@ -195,7 +196,7 @@ def _auth(settings: Settings) -> dict[str, str]:
 async def is_served(settings: Settings, lora_name: str) -> bool:
     """Whether the inference server lists the model (`GET /v1/models`, which lists loaded
     adapters too); False when it cannot say, so the caller loads it."""
-    url = f"{inference_root(settings.self_hosted_inference_url)}/v1/models"
+    url = f"{inference_root(inference_url_for(settings, lora_name))}/v1/models"
     try:
         async with httpx.AsyncClient(timeout=30.0) as http:
             response = await http.get(url, headers=_auth(settings))

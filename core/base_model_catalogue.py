@@ -39,6 +39,9 @@ class CatalogueModel(BaseModel):
     max_seq_length: int = Field(ge=16)
     licence: str = Field(min_length=1)
     gpu_pool: str = Field(min_length=1)
+    # The vLLM server (OpenAI-compatible base URL, …/v1) serving this base model and its
+    # adapters; None: the deployment's SELF_HOSTED_INFERENCE_URL.
+    inference_url: str | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> CatalogueModel:

@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -24,6 +25,7 @@ from activities.evaluation.endpoints import (
     evaluation_endpoints,
     grading_targets,
     inference_provider,
+    model_endpoint,
     run_targets,
 )
 from activities.evaluation.harness import run_suite
@@ -31,6 +33,7 @@ from core.db import open_database
 from core.evaluation import EvaluationEndpointSettings
 from core.evaluation_suites import Suite, suite_from_dict
 from core.models import Provider
+from core.self_hosted_serving import base_model_of, fine_tuned_model_id, inference_urls
 from core.settings import Settings
 from store import job_records, jobs
 from store.promotions import ModelSource, serving_provider
@@ -215,6 +218,42 @@ def test_roles_resolve_per_provider() -> None:
     assert judged_at_home.moderation.client is openai_client
     assert inference_provider("openai") == "openai"
     assert inference_provider(Provider.self_hosted) == "self_hosted"
+
+
+def test_each_base_model_and_its_adapters_go_to_the_server_the_catalogue_names(
+    tmp_path: Path,
+) -> None:
+    catalogue = tmp_path / "base-models.yaml"
+    catalogue.write_text(
+        "pools: {cpu: {tokens_per_second: 100, hourly_price_usd: 1}}\n"
+        "models:\n"
+        "  qwen: {path: /m/qwen, max_seq_length: 512, licence: apache-2.0, gpu_pool: cpu}\n"
+        "  llama: {path: /m/llama, max_seq_length: 512, licence: llama3.2, gpu_pool: cpu,\n"
+        "          inference_url: 'http://vllm-llama.invalid:8000/v1/'}\n",
+        encoding="utf-8",
+    )
+    settings = Settings(
+        _env_file=None,
+        self_hosted_catalogue_file=catalogue,
+        self_hosted_inference_url="http://vllm.invalid:8000/v1",
+    )
+    clients = InferenceClients(
+        settings, lambda: AsyncOpenAI(base_url="http://openai.invalid/v1", api_key="k")
+    )
+
+    def server(model: str) -> str:
+        endpoint = model_endpoint(clients, "candidate", Provider.self_hosted, model)
+        return str(endpoint.client.base_url).rstrip("/")
+
+    assert server("llama") == "http://vllm-llama.invalid:8000/v1"
+    assert server(fine_tuned_model_id("llama", "job-1")) == "http://vllm-llama.invalid:8000/v1"
+    assert server("qwen") == server(fine_tuned_model_id("qwen", "job-2"))
+    assert server("qwen") == "http://vllm.invalid:8000/v1"
+    assert base_model_of(fine_tuned_model_id("llama", "job-1")) == "llama"
+    assert inference_urls(settings) == [
+        "http://vllm.invalid:8000/v1",
+        "http://vllm-llama.invalid:8000/v1",
+    ]
 
 
 def test_the_serving_provider_is_the_one_that_trained_the_model() -> None:

@@ -27,6 +27,7 @@ from activities.evaluation.graders.base import CallTarget
 from activities.evaluation.ratelimit import RateLimitGate
 from core.evaluation import EvaluationEndpointSettings, InferenceProvider
 from core.models import Provider
+from core.self_hosted_serving import inference_url_for
 from core.settings import Settings
 from store import promotions
 
@@ -135,8 +136,11 @@ def _endpoint(
 def model_endpoint(
     clients: InferenceClients, role: EvalRole, provider: Provider | str, model: str
 ) -> InferenceEndpoint:
-    """The candidate's or the baseline's endpoint, by the provider that produced it."""
-    return _endpoint(clients, role, inference_provider(provider), model)
+    """The candidate's or the baseline's endpoint, by the provider that produced it; a
+    self-hosted model on the server of its base model."""
+    served_by = inference_provider(provider)
+    url = inference_url_for(clients.settings, model) if served_by == "self_hosted" else None
+    return _endpoint(clients, role, served_by, model, base_url=url)
 
 
 def judge_endpoint(

@@ -4,6 +4,7 @@ the training step, serving and promotion agree on every key."""
 from __future__ import annotations
 
 from core.adapter_manifest import MANIFEST_NAME
+from core.self_hosted_serving import fine_tuned_model_id as fine_tuned_model_id
 
 
 def dataset_key(tenant_id: str, job_id: str) -> str:
@@ -29,11 +30,6 @@ def adapter_prefix(tenant_id: str, job_id: str) -> str:
 
 def manifest_key(tenant_id: str, job_id: str) -> str:
     return f"{adapter_prefix(tenant_id, job_id)}/{MANIFEST_NAME}"
-
-
-def fine_tuned_model_id(base_model: str, job_id: str) -> str:
-    """Stable and naming the job: the name the inference server serves the adapter under."""
-    return f"ft:{base_model}:{job_id}"
 
 
 def provider_job_id(job_id: str) -> str:

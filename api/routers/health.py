@@ -30,6 +30,7 @@ from core.evaluation import EvaluationEndpointSettings
 from core.json_types import DateTimeText
 from core.models import Provider
 from core.providers import configured_providers
+from core.self_hosted_serving import inference_urls
 from core.settings import Settings
 from store.health import ping
 from store.job_listing import UsageRow, service_stats
@@ -103,6 +104,15 @@ async def _server_up(base_url: str, api_key: SecretStr | None) -> None:
         response.raise_for_status()
 
 
+def _self_hosted_urls(settings: Settings) -> list[str]:
+    """The self-hosted inference servers; the default one alone when the catalogue cannot
+    be read (the provider's own check reports that)."""
+    try:
+        return inference_urls(settings)
+    except Exception:  # an unreadable catalogue must not turn /health into a 500
+        return [settings.self_hosted_inference_url.rstrip("/")]
+
+
 async def _inference(
     settings: Settings, served: tuple[Provider, ...], openai: str
 ) -> dict[str, str]:
@@ -110,8 +120,9 @@ async def _inference(
     conf = EvaluationEndpointSettings.from_settings(settings)
     default_url = settings.self_hosted_inference_url.rstrip("/")
     servers: dict[str, SecretStr | None] = {}
-    if Provider.self_hosted in served:
-        servers[default_url] = settings.self_hosted_inference_api_key
+    self_hosted_urls = _self_hosted_urls(settings) if Provider.self_hosted in served else []
+    for server in self_hosted_urls:
+        servers[server] = settings.self_hosted_inference_api_key
     roles: dict[str, str | None] = {}  # role -> its self-hosted URL (None: OpenAI)
     for role, provider, url, key in (
         ("judge", conf.judge_provider, conf.judge_base_url, conf.judge_api_key),
@@ -128,7 +139,9 @@ async def _inference(
     by_url = dict(zip(urls, results, strict=True))
     endpoints = {"openai": openai}
     if Provider.self_hosted in served:
-        endpoints["self_hosted"] = by_url[default_url]
+        # Every base model's server must answer for self-hosted serving to be healthy.
+        states = [by_url[server] for server in self_hosted_urls]
+        endpoints["self_hosted"] = next((st for st in states if st != "healthy"), "healthy")
     for role, url in roles.items():
         endpoints[role] = openai if url is None else by_url[url]
     return endpoints
