@@ -1,4 +1,5 @@
-"""The self-hosted trainer: TRL's SFTTrainer with a PEFT LoRA adapter, run in a subprocess.
+"""The self-hosted trainer: TRL's SFTTrainer (or DPOTrainer for `method: dpo`) with a PEFT
+LoRA adapter, run in a subprocess.
 
 `run_trainer(spec, on_event)` (runner.py) starts `python -m activities.training.sft_run`,
 relays its `TrainerEvent`s (spec.py) and returns its `DoneEvent`. This package knows

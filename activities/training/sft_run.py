@@ -14,6 +14,7 @@ stopped, and a checkpoint being written when it arrives is never announced, so n
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -33,6 +34,9 @@ from activities.training.spec import (
 from core.models import TrainingMethod
 
 EXIT_FAILED = 1
+# Set by the parent when it starts this process directly (not through torchrun).
+PARENT_PID_ENV = "TRAINER_PARENT_PID"
+_PR_SET_PDEATHSIG = 1
 EXIT_CANCELLED = 128 + signal.SIGTERM
 OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1",
@@ -66,13 +70,31 @@ class EventWriter:
         return cls(os.fdopen(events_fd, "w", buffering=1, encoding="utf-8"))
 
     def emit(self, event: TrainerEvent) -> None:
-        if self._stream is not None:
+        if self._stream is None:
+            return
+        try:
             self._stream.write(event.model_dump_json() + "\n")
             self._stream.flush()
+        except OSError:  # the parent is gone: nobody will use what this run makes
+            self._stream = None
+            raise Cancelled from None
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Cancelled
+
+
+def stop_with_parent() -> None:
+    """On Linux, SIGTERM this process when its parent dies: a GPU worker killed with
+    SIGKILL must not leave training running on the GPU it gave up."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    parent = os.environ.get(PARENT_PID_ENV)
+    if parent and os.getppid() != int(parent):
+        raise Cancelled  # the parent died before the request above took effect
 
 
 def failure_event(error: BaseException) -> FailedEvent:
@@ -130,13 +152,16 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in OFFLINE_ENV.items():
         os.environ.setdefault(name, value)
     try:
+        stop_with_parent()
         run(load_spec(args), events)
     except Cancelled as cancelled:
-        events.emit(failure_event(cancelled))
+        with contextlib.suppress(Cancelled):  # a parent that is gone hears nothing
+            events.emit(failure_event(cancelled))
         return EXIT_CANCELLED
     except BaseException as error:  # every failure becomes an event; the trace goes to stderr
         traceback.print_exc()
-        events.emit(failure_event(error))
+        with contextlib.suppress(Cancelled):
+            events.emit(failure_event(error))
         return EXIT_FAILED
     return 0
 
