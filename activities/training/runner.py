@@ -19,8 +19,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from activities.training.sft_run import OFFLINE_ENV, PARENT_PID_ENV
 from activities.training.spec import (
+    OFFLINE_ENV,
+    PARENT_PID_ENV,
     SPEC_FILE,
     TRAINER_LOG_FILE,
     DoneEvent,

@@ -26,6 +26,8 @@ from typing import TextIO
 from activities.training.errors import TrainerError, UnsupportedMethod
 from activities.training.examples import read_examples
 from activities.training.spec import (
+    OFFLINE_ENV,
+    PARENT_PID_ENV,
     FailedEvent,
     FailureCode,
     TrainerEvent,
@@ -34,18 +36,8 @@ from activities.training.spec import (
 from core.models import TrainingMethod
 
 EXIT_FAILED = 1
-# Set by the parent when it starts this process directly (not through torchrun).
-PARENT_PID_ENV = "TRAINER_PARENT_PID"
 _PR_SET_PDEATHSIG = 1
 EXIT_CANCELLED = 128 + signal.SIGTERM
-OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-}
 
 
 class Cancelled(BaseException):
@@ -81,6 +73,8 @@ class EventWriter:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # Once is a request to stop; a second SIGTERM (during the way out) ends the process.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     raise Cancelled
 
 

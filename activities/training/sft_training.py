@@ -209,3 +209,4 @@ def quiet_libraries() -> None:
 
     datasets.disable_progress_bars()
     transformers.logging.set_verbosity_warning()
+    transformers.logging.disable_progress_bar()

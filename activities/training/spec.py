@@ -19,6 +19,17 @@ ADAPTER_FOLDER = "adapter"
 CHECKPOINTS_FOLDER = "checkpoints"
 SPEC_FILE = "spec.json"
 TRAINER_LOG_FILE = "trainer.log"
+# The training subprocess's environment: local files only, no progress bars.
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+# Set by the parent when it starts the subprocess directly (not through torchrun).
+PARENT_PID_ENV = "TRAINER_PARENT_PID"
 
 
 class TrainerSpec(BaseModel):
