@@ -21,15 +21,18 @@ trip through the pipe is inside); over the training loop (`train_runtime`, with 
 process's first, slower steps); and end to end (bare: load, tokenise, train, save; the
 trainer: from the call to its result, so with the subprocess's start-up and imports).
 The steady ratio is the per-step overhead, the one that grows with a long GPU job; the
-end-to-end difference is a fixed cost in seconds. Each is
-reported as the best round (the one least disturbed by other load on the machine) and
-the median; the load average is printed with every round.
+end-to-end difference is a fixed cost in seconds. Each is reported as the best round (the
+one least disturbed by other load on the machine) and the median; the load average is
+printed with every round. On a CPU each run gets `--threads` threads (default 1: on a
+shared machine, threads that wait on each other at every op make other load swing a
+run's speed tenfold).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import platform
 import statistics
@@ -211,6 +214,8 @@ async def artifact_store(args: argparse.Namespace, scratch: Path) -> AsyncIterat
         yield LocalArtifactStore(scratch / "store")
     elif args.store == "moto":
         from tests.support.s3_server import local_s3_server
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request
 
         with local_s3_server(buckets=["bench"]) as server:
             yield S3ArtifactStore("bench", "runs", endpoint_url=server.endpoint_url)
