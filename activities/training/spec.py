@@ -83,7 +83,8 @@ class ProgressEvent(BaseModel):
     epoch: float
     # Share of trained tokens the model predicted right (TRL's mean_token_accuracy).
     token_accuracy: float | None = None
-    # Tokens the trainer has processed so far (every input token, padding excluded).
+    # Tokens this run has processed so far (every input token, padding excluded); a
+    # resumed run counts from its checkpoint, not from step 0.
     trained_tokens: int | None = None
 
 
