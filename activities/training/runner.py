@@ -100,6 +100,10 @@ async def run_trainer(
     for a `failed` event, or for an exit without `done`. Cancelling the awaiting task, or
     an exception from `on_event`, stops the child's process group (SIGTERM, then SIGKILL
     after a few seconds) and waits for it before the exception goes on.
+
+    The spec is written to `output_dir/spec.json` and the child's stderr appended to
+    `output_dir/trainer.log`. `gpus` > 1 launches one rank per GPU with torchrun (see
+    `trainer_command`); the events are rank 0's.
     """
     spec_path, log_fd = _prepare_output(spec)
     try:
