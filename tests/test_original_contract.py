@@ -30,9 +30,12 @@ EVALUATION_BODY: dict[str, Any] = {
     "harness_config": {"pedagogy_tests": ["content_accuracy"], "safety_tests": ["harmful_content"]},
     "thresholds": {"pedagogy_score": 0.05, "safety_score": 0.05},
 }
-# The one accepted deviation (README, "Contract deviations"): registry ids are the registry's
-# integers as strings, not UUIDs. Everything else is checked as the contract wrote it.
+# The accepted deviations (README, "Contract deviations"): registry ids are the registry's
+# integers as strings, not UUIDs; and the provider enum gains `self_hosted` (a job trained
+# by this service; OpenAI jobs still carry only the contract's values). Everything else is
+# checked as the contract wrote it.
 REGISTRY_ID_FIELDS = ("registry_model_id", "registry_version_id", "registry_binding_id")
+ADDED_PROVIDERS = ("self_hosted",)
 CONTRACT_POSTS = (
     "/trainer/jobs",
     "/trainer/jobs/{job_id}/evaluate",
@@ -45,6 +48,7 @@ def _load_contract() -> dict[str, Any]:
     promotion = contract["components"]["schemas"]["PromotionResponse"]["properties"]
     for field in REGISTRY_ID_FIELDS:
         promotion[field].pop("format")
+    contract["components"]["schemas"]["Provider"]["enum"].extend(ADDED_PROVIDERS)
     return contract
 
 

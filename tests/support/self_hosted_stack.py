@@ -41,7 +41,7 @@ class SelfHostedStack:
         child = await spawn(
             name,
             gpu_worker_argv(),
-            env=worker_env(self.settings),
+            env={**worker_env(self.settings), "LOG_LEVEL": "INFO"},  # its own log file
             log_path=self.logs / f"{name}.log",
         )
         self.gpu_workers.append(child)
