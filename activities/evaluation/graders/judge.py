@@ -42,6 +42,11 @@ How to score (a number from 0 to 1):
 Reply with the JSON object only: {"score": <0..1>, "passed": <bool>, "rationale": <string>}.
 """
 
+# Names the judge's instructions (the prompt above, the request's fields and the reply
+# schema): a calibration holds for one judge model and one prompt version, so any change to
+# them must bump it (tests/test_judge_calibration.py pins the prompt's hash to this value).
+JUDGE_PROMPT_VERSION = "rubric-1"
+
 # Strict structured output: the provider must return exactly these three fields. The range
 # lives in the description (not all strict-mode models accept numeric bounds); JudgeReply
 # enforces it on the way back.
