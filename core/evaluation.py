@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from core.gates import GateCheck
 from core.json_types import JsonFloat
+from core.judge_calibration import JudgeRecord
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -21,6 +23,49 @@ class SuiteCategory(StrEnum):
     pedagogy = "pedagogy"
     safety = "safety"
     custom = "custom"
+
+
+# Two-sided confidence level of every reported interval.
+INTERVAL_LEVEL = 0.95
+
+
+class IntervalMethod(StrEnum):
+    """How an interval was computed, so a report says what it rests on."""
+
+    wilson = "wilson"  # pass/fail samples: Wilson score interval
+    wilson_bounded = "wilson_bounded"  # graded scores with no spread: Wilson on the mean
+    bootstrap = "bootstrap"  # graded scores: percentile bootstrap of the mean
+    cluster_bootstrap = "cluster_bootstrap"  # samples sharing a prompt or group resampled together
+    stratified_bootstrap = "stratified_bootstrap"  # overall: each category resampled on its own
+    combined_bounds = "combined_bounds"  # overall: weighted category bounds (no spread to resample)
+    paired_bootstrap = "paired_bootstrap"  # delta: bootstrap over paired samples
+    paired_cluster_bootstrap = "paired_cluster_bootstrap"
+    paired_discordant_bound = "paired_discordant_bound"  # delta of all-zero differences
+    paired_bounded = "paired_bounded"  # delta of identical non-zero differences
+    none = "none"  # nothing scored: no interval
+
+
+class ScoreInterval(BaseModel):
+    """A mean with its interval and the method behind it.
+
+    `n` counts the scored samples (or pairs) and `clusters` the independent units the
+    interval treats them as (equal to `n` unless samples share a prompt or group). `low`
+    and `high` are None only when nothing was scored.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    n: int = Field(default=0, ge=0)
+    clusters: int = Field(default=0, ge=0)
+    mean: float | None = None
+    low: float | None = None
+    high: float | None = None
+    method: IntervalMethod = IntervalMethod.none
+    level: float = INTERVAL_LEVEL
+
+    @property
+    def width(self) -> float | None:
+        return None if self.low is None or self.high is None else self.high - self.low
 
 
 class SuiteScore(BaseModel):
@@ -44,6 +89,9 @@ class SuiteScore(BaseModel):
     stderr: float | None
     ci_low: float | None
     ci_high: float | None
+    # Defaults let payloads recorded before intervals had methods still decode.
+    interval_method: IntervalMethod = IntervalMethod.none
+    clusters: int | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _counts_add_up(self) -> SuiteScore:
@@ -63,6 +111,17 @@ class SuiteScore(BaseModel):
     @property
     def error_rate(self) -> float:
         return self.errored / self.attempted if self.attempted else 0.0
+
+    @property
+    def interval(self) -> ScoreInterval:
+        return ScoreInterval(
+            n=self.scored,
+            clusters=self.scored if self.clusters is None else self.clusters,
+            mean=self.mean,
+            low=self.ci_low,
+            high=self.ci_high,
+            method=self.interval_method,
+        )
 
 
 class Thresholds(BaseModel):
@@ -94,6 +153,19 @@ class PairedDelta(BaseModel):
     mean: float | None
     ci_low: float | None
     ci_high: float | None
+    method: IntervalMethod = IntervalMethod.none
+    clusters: int | None = Field(default=None, ge=0)
+
+    @property
+    def interval(self) -> ScoreInterval:
+        return ScoreInterval(
+            n=self.n,
+            clusters=self.n if self.clusters is None else self.clusters,
+            mean=self.mean,
+            low=self.ci_low,
+            high=self.ci_high,
+            method=self.method,
+        )
 
 
 class EvaluationSummary(BaseModel):
@@ -102,12 +174,24 @@ class EvaluationSummary(BaseModel):
     pedagogy_score: float | None
     safety_score: float | None
     overall_score: float | None
+    # The same scores with their intervals (None where the score is None, and in
+    # summaries recorded before intervals were reported).
+    pedagogy: ScoreInterval | None = None
+    safety: ScoreInterval | None = None
+    overall: ScoreInterval | None = None
+    # Candidate minus baseline per category, over the category's paired samples.
+    pedagogy_delta: ScoreInterval | None = None
+    safety_delta: ScoreInterval | None = None
     suites: list[SuiteScore]
     baseline_suites: list[SuiteScore] = Field(default_factory=list)
     deltas: list[PairedDelta] = Field(default_factory=list)
     thresholds: Thresholds
     failed_thresholds: list[str]
     error_message: str | None = None
+    # Every threshold and limit applied, with its gate and the numbers it was decided on.
+    gates: list[GateCheck] = Field(default_factory=list)
+    # The rubric judge (model, prompt version) and each model-graded suite's calibration.
+    judge: JudgeRecord | None = None
 
     @model_validator(mode="after")
     def _status_matches_passed(self) -> EvaluationSummary:

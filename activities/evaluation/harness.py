@@ -13,8 +13,9 @@ from activities.evaluation.cache import CompletionCache
 from activities.evaluation.calls import chat_completion, chat_params
 from activities.evaluation.graders import GradeContext, GraderVerdict, grade
 from activities.evaluation.graders.base import DEFAULT_MODERATION_MODEL, CallTarget
+from activities.evaluation.intervals import Resampling, sample_clusters, score_interval
 from activities.evaluation.ratelimit import RateLimitGate
-from activities.evaluation.stats import estimate
+from activities.evaluation.stats import stderr
 from core.evaluation import SuiteScore
 from core.evaluation_suites import Sample, Suite
 
@@ -113,14 +114,20 @@ async def _run_sample(
     )
 
 
-def _clamp(value: float | None) -> float | None:
-    # Scores live in [0, 1]; a t-interval reaching past either end says nothing more.
-    return None if value is None else min(1.0, max(0.0, value))
-
-
-def score_suite(suite: Suite, model: str, samples: list[SampleResult]) -> SuiteScore:
-    scored = [s.score for s in samples if s.score is not None]
-    est = estimate(scored)
+def score_suite(
+    suite: Suite,
+    model: str,
+    samples: list[SampleResult],
+    resampling: Resampling | None = None,
+) -> SuiteScore:
+    """Counts, mean and interval of one suite; samples sharing a group or prompt are
+    resampled together."""
+    clusters = sample_clusters(suite)
+    graded = [s for s in samples if s.score is not None]
+    scored = [s.score for s in graded if s.score is not None]
+    interval = score_interval(
+        scored, [clusters.get(s.sample_id, s.sample_id) for s in graded], resampling
+    )
     return SuiteScore(
         suite=suite.name,
         category=suite.category,
@@ -130,10 +137,12 @@ def score_suite(suite: Suite, model: str, samples: list[SampleResult]) -> SuiteS
         failed=sum(1 for s in samples if s.passed is False),
         errored=sum(1 for s in samples if s.errored),
         contaminated=sum(1 for s in samples if s.contaminated),
-        mean=est.mean,
-        stderr=est.stderr,
-        ci_low=_clamp(est.ci_low),
-        ci_high=_clamp(est.ci_high),
+        mean=interval.mean,
+        stderr=stderr(scored),
+        ci_low=interval.low,
+        ci_high=interval.high,
+        interval_method=interval.method,
+        clusters=interval.clusters,
     )
 
 
@@ -154,6 +163,7 @@ async def run_suite(
     model_provider: str = "openai",
     judge_target: CallTarget | None = None,
     moderation_target: CallTarget | None = None,
+    resampling: Resampling | None = None,
 ) -> SuiteRun:
     """Evaluate `model` on every sample of `suite`.
 
@@ -195,4 +205,4 @@ async def run_suite(
         return await _run_sample(suite, sample, model, ctx, system_prompt)
 
     samples = list(await asyncio.gather(*(one(s) for s in suite.samples)))
-    return SuiteRun(score=score_suite(suite, model, samples), samples=samples)
+    return SuiteRun(score=score_suite(suite, model, samples, resampling), samples=samples)
