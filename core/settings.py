@@ -144,6 +144,10 @@ class Settings(BaseSettings):
     # Evaluations needing fewer model calls than this run in one activity; larger ones fan
     # out, one activity per suite and model, so several workers share them.
     eval_fan_out_min_calls: int = 150
+    # Bootstrap intervals of graded scores and paired deltas: resamples drawn, and the
+    # seed that makes a report reproducible.
+    eval_bootstrap_resamples: int = Field(default=2000, ge=100, le=100_000)
+    eval_interval_seed: int = Field(default=0, ge=0)
 
     # Evaluation mechanics: SDK retries per call for 429/5xx/timeouts (honouring
     # Retry-After; sized for rate-limit storms), the longest pause an x-ratelimit reset
