@@ -1,6 +1,7 @@
 """`trainer`: submit, follow, review and promote fine-tuning jobs from a terminal.
 
-Talks only to the service's REST API. Exit codes: 0 success; 1 the API answered with an
+Talks only to the service's REST API, but for `calibrate-judge`, which calls the
+deployment's judge itself. Exit codes: 0 success; 1 the API answered with an
 error; 2 usage error; 3 the API could not be reached; 4 the job (or evaluation, dataset,
 promotion) ended unsuccessfully.
 """
@@ -11,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from cli.commands import datasets, jobs, review
+from cli.commands import calibration, datasets, jobs, review
 from cli.session import DEFAULT_API_URL, GlobalOptions
 
 EPILOG = (
@@ -63,3 +64,4 @@ app.command("reject")(review.reject)
 app.command("evaluate")(review.evaluate)
 app.command("promote")(review.promote)
 app.command("validate")(datasets.validate)
+app.command("calibrate-judge")(calibration.calibrate_judge)

@@ -118,11 +118,25 @@ class PairedDelta(Lenient):
     ci_high: float | None = None
 
 
+class SuiteJudgeStatus(Lenient):
+    suite: str
+    status: str  # calibrated | uncalibrated | unknown
+    agreement: float | None = None
+
+
+class JudgeRecord(Lenient):
+    model: str
+    prompt_version: str
+    agreement_floor: float | None = None
+    suites: list[SuiteJudgeStatus] = Field(default_factory=list)
+
+
 class EvaluationResults(Lenient):
     suites: list[SuiteScore] = Field(default_factory=list)
     baseline_suites: list[SuiteScore] = Field(default_factory=list)
     deltas: list[PairedDelta] = Field(default_factory=list)
     failed_thresholds: list[str] = Field(default_factory=list)
+    judge: JudgeRecord | None = None
 
 
 class Evaluation(Lenient):

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cli.formatting import interval, number, signed, styled_status
-from cli.models import Evaluation, PairedDelta, SuiteScore
+from cli.models import Evaluation, JudgeRecord, PairedDelta, SuiteScore
 
 WIDE = 120
 
@@ -83,6 +83,24 @@ def suite_table(evaluation: Evaluation, width: int = 200) -> Table:
     return table
 
 
+def judge_line(judge: JudgeRecord) -> Text:
+    """The judge and prompt version; suites whose judge is not calibrated are named."""
+    text = Text(f"judge {judge.model} (prompt {judge.prompt_version})", style="dim")
+    untrusted = [s for s in judge.suites if s.status != "calibrated"]
+    if not untrusted:
+        text.append(": calibrated on every model-graded suite" if judge.suites else "")
+        return text
+    floor = f" < {judge.agreement_floor:.2f}" if judge.agreement_floor is not None else ""
+    named = ", ".join(
+        f"{s.suite} ({s.status}"
+        + (f", agreement {s.agreement:.2f}{floor}" if s.agreement is not None else "")
+        + ")"
+        for s in untrusted
+    )
+    text.append(f"; judge not trusted on: {named}", style="yellow")
+    return text
+
+
 def evaluation_view(evaluation: Evaluation, width: int = 200) -> RenderableType:
     verdict = "passed" if evaluation.passed else evaluation.status
     parts: list[RenderableType] = [
@@ -108,6 +126,8 @@ def evaluation_view(evaluation: Evaluation, width: int = 200) -> RenderableType:
         )
     if evaluation.error_message:
         parts.append(Text(f"error: {evaluation.error_message}", style="red"))
+    if results.judge is not None:
+        parts.append(judge_line(results.judge))
     if results.suites:
         parts.append(suite_table(evaluation, width))
     return Group(*parts)

@@ -24,6 +24,9 @@ SUITE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,63}$"
 # The built-in suites' YAML files stay beside the evaluation activities (package data of
 # `activities.evaluation`); they are found by path so this module imports nothing there.
 BUILTIN_SUITE_DIR = Path(__file__).resolve().parents[1] / "activities" / "evaluation" / "suites"
+# Human-labelled answers to built-in suites' samples, one file per model-graded suite: the
+# rubric judge is calibrated against them (`activities.evaluation.calibration`).
+GOLD_DIR = BUILTIN_SUITE_DIR / "gold"
 
 
 class _Frozen(BaseModel):
@@ -280,3 +283,67 @@ def suite_from_dict(data: Mapping[str, Any]) -> Suite:
     if suite.name in _builtin_names():
         raise SuiteError(f"name: {suite.name!r} is a built-in suite; choose another name")
     return suite
+
+
+# ---- gold labels: answers a person graded, to check the rubric judge against --------------
+
+
+class GoldItem(_Frozen):
+    """One answer to one suite sample, with the verdict a careful human grader gave it."""
+
+    sample: str = Field(min_length=1, max_length=200)
+    answer: str = Field(min_length=1, max_length=MAX_TEXT)
+    verdict: Literal["pass", "fail"]
+    # Why the grader decided so (a missed key point, a falsehood, unsafe content ...).
+    note: str = Field(default="", max_length=500)
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "pass"
+
+
+class GoldSet(_Frozen):
+    suite: str = Field(pattern=SUITE_NAME_PATTERN)
+    items: list[GoldItem] = Field(min_length=1, max_length=MAX_SAMPLES)
+
+
+def is_model_graded(suite: Suite) -> bool:
+    """Whether any sample of the suite is graded by the rubric judge."""
+    return any(isinstance(spec, JudgeSpec) for s in suite.samples for spec in suite.graders_for(s))
+
+
+def model_graded_builtin_suites() -> list[str]:
+    return [name for name in list_builtin_suites() if is_model_graded(load_builtin_suite(name))]
+
+
+@cache
+def load_gold_set(name: str) -> GoldSet:
+    """The gold set of built-in suite `name`; every item answers one of its judged samples."""
+    suite = load_builtin_suite(name)
+    path = GOLD_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise KeyError(f"suite {name!r} has no gold set")
+    try:
+        gold = GoldSet.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except ValidationError as exc:
+        raise SuiteError(f"gold/{name}.yaml: {_format_errors(exc)}") from exc
+    if gold.suite != name:
+        raise SuiteError(f"gold/{name}.yaml declares suite {gold.suite!r}")
+    judged = {
+        s.id
+        for s in suite.samples
+        if any(isinstance(spec, JudgeSpec) for spec in suite.graders_for(s))
+    }
+    for index, item in enumerate(gold.items):
+        if item.sample not in judged:
+            raise SuiteError(
+                f"gold/{name}.yaml: items[{index}]: {item.sample!r} is not a judged sample"
+            )
+    return gold
+
+
+def sample_by_id(suite: Suite, sample_id: str) -> Sample:
+    for sample in suite.samples:
+        if sample.id == sample_id:
+            return sample
+    raise KeyError(sample_id)

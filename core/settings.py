@@ -120,6 +120,10 @@ class Settings(BaseSettings):
 
     # Evaluation.
     eval_judge_model: str = "gpt-4o-mini-2024-07-18"
+    # Least share of gold verdicts the judge must match on a suite for the evaluation to
+    # call that suite's judging calibrated (a deployment setting: the judge is the
+    # deployment's, the same for every tenant, so no job's policy may lower the bar).
+    eval_judge_agreement_floor: float = Field(default=0.8, ge=0.0, le=1.0)
     # Where the rubric judge and moderation run: OpenAI (its inference outlives the
     # fine-tuning cutoff) or a self-hosted OpenAI-compatible server.
     eval_judge_provider: Literal["openai", "self_hosted"] = "openai"

@@ -1,9 +1,6 @@
-"""Evaluation activities: plan the run, grade one suite per activity, summarise.
-
-One activity per (suite, model) lets several workers share a large evaluation; a small one
-is graded by one activity (`grade_small_evaluation`) with the same grading and records.
-Per-sample results go to PostgreSQL and only suite scores travel back to the workflow.
-"""
+"""Evaluation activities: plan, grade one (suite, model) per activity so workers share a large
+evaluation (a small one in one, `grade_small_evaluation`), summarise with the judge's
+calibration. Per-sample results go to PostgreSQL; only suite scores reach the workflow."""
 
 from __future__ import annotations
 
@@ -20,6 +17,7 @@ from activities.deps import ActivityDeps
 from activities.evaluation.contamination import contaminated_sample_ids, prompt_fingerprint
 from activities.evaluation.endpoints import grading_targets
 from activities.evaluation.harness import run_suite
+from activities.evaluation.judge_status import with_judge_record
 from activities.evaluation.scoring import summarize
 from activities.evaluation.stats import paired_delta
 from activities.evaluation.suite_fetch import fetch_uri_suite
@@ -387,6 +385,7 @@ class EvaluationActivities:
             summary = summary.model_copy(
                 update={"status": "error", "passed": False, "error_message": message}
             )
+        summary = await with_judge_record(pool, summary, self._deps.settings)
         await evaluations.finish_evaluation(pool, finish.evaluation_id, summary)
         record_evaluation(
             summary.status,
