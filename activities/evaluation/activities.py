@@ -17,16 +17,14 @@ from activities.deps import ActivityDeps
 from activities.evaluation.contamination import contaminated_sample_ids, prompt_fingerprint
 from activities.evaluation.endpoints import grading_targets
 from activities.evaluation.harness import run_suite
-from activities.evaluation.judge_status import with_judge_record
-from activities.evaluation.scoring import summarize
-from activities.evaluation.stats import paired_delta
 from activities.evaluation.suite_fetch import fetch_uri_suite
+from activities.evaluation.summary import resampling, summarise_evaluation
 from activities.heartbeat import heartbeating
 from activities.serving import ensure_served
 from core.custom_suite_checks import inline_suite, is_uri_entry, parse_uri_entry
 from core.evaluation import EvaluationSummary, SuiteScore
 from core.evaluation_suites import Suite, list_builtin_suites, load_builtin_suite
-from core.metrics import record_evaluation, record_samples, timed_step
+from core.metrics import record_samples, timed_step
 from core.steps import (
     EvaluationPlan,
     FinishEvaluationInput,
@@ -330,6 +328,7 @@ class EvaluationActivities:
                     model_provider=targets.model_provider,
                     judge_target=targets.judge_target,
                     moderation_target=targets.moderation_target,
+                    resampling=resampling(settings),
                 )
         except TimeoutError:
             if not deadline.expired():
@@ -356,43 +355,6 @@ class EvaluationActivities:
         return await self._summarise(finish)
 
     async def _summarise(self, finish: FinishEvaluationInput) -> EvaluationSummary:
-        pool = self._deps.pool
-        deltas = []
-        if finish.baseline_suites:
-            candidate = await samples.sample_scores(pool, finish.evaluation_id, "candidate")
-            baseline = await samples.sample_scores(pool, finish.evaluation_id, "baseline")
-            deltas = [
-                paired_delta(
-                    {key: v for key, v in candidate.items() if key[0] == s.suite},
-                    baseline,
-                    suite=s.suite,
-                )
-                for s in finish.suites
-            ]
-        summary = summarize(
-            finish.suites,
-            finish.thresholds,
-            finish.weights,
-            max_error_rate=self._deps.settings.eval_max_error_rate,
-            baseline=finish.baseline_suites,
-            deltas=deltas,
+        return await summarise_evaluation(
+            self._deps.pool, self._deps.settings, finish, self._load_suite
         )
-        if finish.error_message:
-            # The suite that could not run is the cause; "no suites were evaluated" (when
-            # nothing came back) would only hide it.
-            own = summary.error_message if finish.suites else None
-            message = "; ".join(m for m in (finish.error_message, own) if m)
-            summary = summary.model_copy(
-                update={"status": "error", "passed": False, "error_message": message}
-            )
-        summary = await with_judge_record(pool, summary, self._deps.settings)
-        await evaluations.finish_evaluation(pool, finish.evaluation_id, summary)
-        record_evaluation(
-            summary.status,
-            {
-                "pedagogy": summary.pedagogy_score,
-                "safety": summary.safety_score,
-                "overall": summary.overall_score,
-            },
-        )
-        return summary

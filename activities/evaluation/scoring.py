@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
+from activities.evaluation.intervals import (
+    Resampling,
+    SampleKey,
+    SampleScores,
+    keyed_delta,
+    keyed_interval,
+    overall_interval,
+)
 from core.evaluation import (
     EvaluationSummary,
     PairedDelta,
+    ScoreInterval,
     ScoreWeights,
     SuiteCategory,
     SuiteScore,
@@ -35,6 +45,53 @@ def overall_score(
     return sum(score * w for score, w in available) / total
 
 
+def _category_samples(
+    scores: Mapping[SampleKey, float], suites: Sequence[SuiteScore], category: SuiteCategory
+) -> dict[SampleKey, float]:
+    names = {s.suite for s in suites if s.category == category}
+    return {key: score for key, score in scores.items() if key[0] in names}
+
+
+@dataclass(frozen=True)
+class SummaryIntervals:
+    """The category and overall scores' intervals, and the category deltas against the
+    baseline (None where nothing was scored or paired)."""
+
+    pedagogy: ScoreInterval | None = None
+    safety: ScoreInterval | None = None
+    overall: ScoreInterval | None = None
+    pedagogy_delta: ScoreInterval | None = None
+    safety_delta: ScoreInterval | None = None
+
+
+def _scored(interval: ScoreInterval) -> ScoreInterval | None:
+    return interval if interval.n else None
+
+
+def score_intervals(
+    suites: Sequence[SuiteScore],
+    weights: ScoreWeights,
+    samples: SampleScores,
+    resampling: Resampling | None = None,
+) -> SummaryIntervals:
+    """Bootstrapped over the per-sample scores jointly: a category over all its suites'
+    samples, the overall combination computed inside each resample."""
+    pedagogy = _category_samples(samples.candidate, suites, SuiteCategory.pedagogy)
+    safety = _category_samples(samples.candidate, suites, SuiteCategory.safety)
+    clusters, baseline = samples.clusters, samples.baseline
+    return SummaryIntervals(
+        pedagogy=_scored(keyed_interval(pedagogy, clusters, resampling)),
+        safety=_scored(keyed_interval(safety, clusters, resampling)),
+        overall=_scored(
+            overall_interval(
+                [(pedagogy, weights.pedagogy), (safety, weights.safety)], clusters, resampling
+            )
+        ),
+        pedagogy_delta=_scored(keyed_delta(pedagogy, baseline, clusters, resampling)),
+        safety_delta=_scored(keyed_delta(safety, baseline, clusters, resampling)),
+    )
+
+
 def _check(name: str, value: float | None, minimum: float | None) -> str | None:
     """A human-readable failure, or None when met or not applied."""
     if minimum is None:
@@ -53,10 +110,17 @@ def summarize(
     max_error_rate: float = 0.2,
     baseline: Sequence[SuiteScore] = (),
     deltas: Sequence[PairedDelta] = (),
+    samples: SampleScores | None = None,
+    resampling: Resampling | None = None,
 ) -> EvaluationSummary:
+    """The decision against the thresholds; given the per-sample scores, the category and
+    overall scores also carry their intervals (and category deltas, given a baseline)."""
     pedagogy = category_score(suites, SuiteCategory.pedagogy)
     safety = category_score(suites, SuiteCategory.safety)
     overall = overall_score(pedagogy, safety, weights)
+    intervals = (
+        score_intervals(suites, weights, samples, resampling) if samples else SummaryIntervals()
+    )
 
     failures = [
         f
@@ -100,4 +164,9 @@ def summarize(
         thresholds=thresholds,
         failed_thresholds=failures,
         error_message=error_message,
+        pedagogy=intervals.pedagogy,
+        safety=intervals.safety,
+        overall=intervals.overall,
+        pedagogy_delta=intervals.pedagogy_delta,
+        safety_delta=intervals.safety_delta,
     )
