@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
 from api.schemas import (
     EvaluationBrief,
     EvaluationResponse,
@@ -12,6 +17,7 @@ from api.schemas import (
     TrainingJobResponse,
 )
 from core.dataset_uri import redact_uri
+from core.evaluation import ScoreInterval
 from core.models import TrainingProgress
 from store.job_listing import LatestEvaluation, LatestPromotion
 from store.rows import EvaluationRow, EventRow, JobRow, PromotionRow, SampleRow
@@ -63,7 +69,21 @@ def job_response(
     )
 
 
+def _interval(results: Mapping[str, Any], name: str) -> ScoreInterval | None:
+    """A category or overall interval from the stored summary (absent in summaries
+    stored before intervals were reported)."""
+    value = results.get(name)
+    if not isinstance(value, dict):
+        return None
+    try:
+        return ScoreInterval.model_validate(value)
+    except ValidationError:
+        return None
+
+
 def evaluation_brief(row: EvaluationRow | LatestEvaluation) -> EvaluationBrief:
+    # The job list reads only the score columns; a full row also has the intervals.
+    results = row.results if isinstance(row, EvaluationRow) else {}
     return EvaluationBrief(
         id=str(row.id),
         status=row.status,
@@ -71,6 +91,9 @@ def evaluation_brief(row: EvaluationRow | LatestEvaluation) -> EvaluationBrief:
         safety_score=row.safety_score,
         overall_score=row.overall_score,
         passed=row.passed,
+        pedagogy=_interval(results, "pedagogy"),
+        safety=_interval(results, "safety"),
+        overall=_interval(results, "overall"),
     )
 
 
@@ -108,6 +131,9 @@ def evaluation_response(row: EvaluationRow) -> EvaluationResponse:
         completed_at=row.completed_at,
         model=row.model,
         baseline_model=row.baseline_model,
+        pedagogy=_interval(row.results or {}, "pedagogy"),
+        safety=_interval(row.results or {}, "safety"),
+        overall=_interval(row.results or {}, "overall"),
     )
 
 

@@ -21,7 +21,7 @@ from pydantic.alias_generators import to_camel
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import InitErrorDetails
 
-from core.evaluation import ScoreWeights, Thresholds
+from core.evaluation import ScoreInterval, ScoreWeights, Thresholds
 from core.json_types import JsonBool, JsonInt
 from core.models import (
     DatasheetInfo,
@@ -150,6 +150,10 @@ class EvaluationBrief(BaseModel):
     safety_score: float | None = None
     overall_score: float | None = None
     passed: bool | None = None
+    # The same scores with their 95% intervals and methods (None: not scored, or not shown).
+    pedagogy: ScoreInterval | None = None
+    safety: ScoreInterval | None = None
+    overall: ScoreInterval | None = None
 
 
 class PromotionBrief(BaseModel):
@@ -246,6 +250,15 @@ class EvaluationResponse(BaseModel):
     # extensions
     model: str | None = None
     baseline_model: str | None = None
+    pedagogy: ScoreInterval | None = Field(
+        default=None, description="pedagogy_score with its 95% interval and the method used"
+    )
+    safety: ScoreInterval | None = Field(
+        default=None, description="safety_score with its 95% interval and the method used"
+    )
+    overall: ScoreInterval | None = Field(
+        default=None, description="overall_score with its 95% interval and the method used"
+    )
 
 
 class EvaluationList(BaseModel):

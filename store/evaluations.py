@@ -153,7 +153,13 @@ async def finish_evaluation(
     status = EvaluationStatus(summary.status)
     results = json.loads(summary.model_dump_json())
     metrics = {
-        s.suite: {"mean": s.mean, "ci_low": s.ci_low, "ci_high": s.ci_high, "n": s.n}
+        s.suite: {
+            "mean": s.mean,
+            "ci_low": s.ci_low,
+            "ci_high": s.ci_high,
+            "n": s.n,
+            "interval_method": s.interval_method.value,
+        }
         for s in summary.suites
     }
     await pool.execute(
