@@ -9,9 +9,12 @@ from typing import Annotated, Any
 from fastapi import Depends
 
 from api.auth import READ, WRITE, Caller, require
-from api.errors import not_found
+from api.errors import ApiError, not_found
 from api.schemas import ErrorResponse
 from api.state import AppState, app_state
+from core.models import Provider
+from core.providers import configured_providers
+from core.settings import Settings
 from store.job_records import get_job
 from store.rows import JobRow
 
@@ -30,3 +33,15 @@ async def require_job(st: AppState, caller: Caller, job_id: uuid.UUID) -> JobRow
     if row is None:
         raise not_found("training job")
     return row
+
+
+def require_served(settings: Settings, provider: Provider) -> None:
+    """A 422 naming the providers this deployment serves, unless it serves `provider`."""
+    served = configured_providers(settings)
+    if provider not in served:
+        raise ApiError(
+            422,
+            "provider_unsupported",
+            f"provider: '{provider.value}' is not available in this deployment "
+            f"(available: {', '.join(p.value for p in served)})",
+        )

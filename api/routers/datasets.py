@@ -11,13 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from temporalio.client import WorkflowFailureError
 
-from api.deps import ERRORS, CallerDep, StateDep
+from api.deps import ERRORS, CallerDep, StateDep, require_served
 from api.errors import ApiError
 from api.json_body import StrictJSONRoute
 from core.dataset_uri import DatasetUriError, check_uri_syntax
 from core.json_types import IntegerOnly
 from core.models import Provider, TrainingMethod
-from core.providers import configured_providers
 from core.steps import DatasetInspection, InspectDatasetInput
 from core.text import FreeJson, Name, ShortText, UriText
 from workflows.failures import describe_failure
@@ -86,14 +85,7 @@ async def validate_dataset(
         check_uri_syntax(body.dataset_uri)
     except DatasetUriError as err:
         raise ApiError(422, err.code, f"datasetUri: {err}") from None
-    served = configured_providers(st.settings)
-    if body.provider not in served:
-        raise ApiError(
-            422,
-            "provider_unsupported",
-            f"provider: '{body.provider.value}' is not available in this deployment "
-            f"(available: {', '.join(p.value for p in served)})",
-        )
+    require_served(st.settings, body.provider)
     try:
         inspection = await st.temporal.execute_workflow(
             DATASET_CHECK_WORKFLOW,
