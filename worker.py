@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 import prometheus_client
+from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
@@ -76,17 +77,24 @@ def sdk_metrics_runtime(port: int) -> Runtime | None:
     return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    log = logging.getLogger("worker")
+async def _metrics_and_client(settings: Settings) -> tuple[Any, Client]:
+    """The worker's Prometheus endpoint (None when disabled) and its Temporal client, with
+    the SDK's own metrics on their port."""
     metrics_server = None
     if settings.worker_metrics_port:
         metrics_server, _ = prometheus_client.start_http_server(settings.worker_metrics_port)
-        log.info("worker metrics on :%d/metrics", settings.worker_metrics_port)
+        logging.getLogger("worker").info("metrics on :%d/metrics", settings.worker_metrics_port)
     client = await connect(
         settings.temporal_address,
         settings.temporal_namespace,
         runtime=sdk_metrics_runtime(settings.temporal_sdk_metrics_port),
     )
+    return metrics_server, client
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    log = logging.getLogger("worker")
+    metrics_server, client = await _metrics_and_client(settings)
     deps = await ActivityDeps.open(settings)
     try:
         worker = Worker(
@@ -115,14 +123,7 @@ async def run_gpu_worker(settings: Settings, stop: asyncio.Event) -> None:
     `gpus_per_worker`, launched through torchrun).
     """
     log = logging.getLogger("worker")
-    metrics_server = None
-    if settings.worker_metrics_port:
-        metrics_server, _ = prometheus_client.start_http_server(settings.worker_metrics_port)
-    client = await connect(
-        settings.temporal_address,
-        settings.temporal_namespace,
-        runtime=sdk_metrics_runtime(settings.temporal_sdk_metrics_port),
-    )
+    metrics_server, client = await _metrics_and_client(settings)
     deps = await TrainingDeps.open(settings)
     try:
         worker = Worker(
