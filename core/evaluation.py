@@ -192,6 +192,9 @@ class EvaluationSummary(BaseModel):
     gates: list[GateCheck] = Field(default_factory=list)
     # The rubric judge (model, prompt version) and each model-graded suite's calibration.
     judge: JudgeRecord | None = None
+    # What a reader should know before trusting the scores, one line each: suites with
+    # fewer scored samples than their threshold needs (activities/evaluation/power.py).
+    warnings: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _status_matches_passed(self) -> EvaluationSummary:

@@ -17,6 +17,7 @@ from activities.evaluation.intervals import (
     sample_clusters,
 )
 from activities.evaluation.judge_status import with_judge_record
+from activities.evaluation.power import with_power_warnings
 from activities.evaluation.scoring import summarize
 from core.evaluation import EvaluationSummary, SuiteScore
 from core.evaluation_suites import Suite
@@ -102,6 +103,7 @@ async def summarise_evaluation(
         summary = summary.model_copy(
             update={"status": "error", "passed": False, "error_message": message}
         )
+    summary = with_power_warnings(summary)
     summary = await with_judge_record(pool, summary, settings)
     await evaluations.finish_evaluation(pool, finish.evaluation_id, summary)
     record_evaluation(
