@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import httpx2
 import pytest
 from openai import AsyncOpenAI
+from rich.console import Console
 from typer.testing import CliRunner
 
 from activities.evaluation.agreement import agreement, cohen_kappa, confusion
@@ -37,6 +39,8 @@ from activities.evaluation.graders.judge import (
 from activities.evaluation.graders.pii import find_pii
 from activities.evaluation.judge_status import judge_record, with_judge_record
 from cli.main import app
+from cli.models import Evaluation
+from cli.render_evaluation import evaluation_view
 from core.db import open_database
 from core.evaluation import EvaluationSummary, SuiteCategory, SuiteScore, Thresholds
 from core.evaluation_suites import (
@@ -48,6 +52,7 @@ from core.evaluation_suites import (
 from core.judge_calibration import Confusion, SuiteCalibration
 from core.settings import Settings
 from store.judge_calibrations import latest_calibrations, save_calibration
+from tests.support.jobs import job_request, submit, wait_for_job
 
 REPO = Path(__file__).resolve().parents[1]
 FLOOR = 0.8
@@ -329,3 +334,35 @@ async def test_evaluation_records_judge_and_each_suites_calibration(pool: asyncp
     ]
     dumped = json.loads(recorded.model_dump_json())
     assert dumped["judge"]["suites"][0]["agreement"] == 0.7
+
+
+async def test_a_jobs_evaluation_reports_its_judge_and_names_untrusted_suites(
+    api: httpx.AsyncClient, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """End to end: the evaluation stored and returned by the API carries the judge record,
+    and the CLI's report names the suites whose judge is not calibrated."""
+    await save_calibration(pool, stored("content_accuracy", 0.95))
+    await save_calibration(pool, stored("harmful_content", 0.6))
+    created = await submit(api, job_request(name="judge-record"))
+    job = await wait_for_job(api, created["id"])
+    assert job["status"] == "completed", job
+    response = await api.get(f"/trainer/jobs/{created['id']}/evaluation")
+    assert response.status_code == 200, response.text
+    evaluation = response.json()
+    judge = evaluation["results"]["judge"]
+    assert judge["model"] == settings.eval_judge_model
+    assert judge["prompt_version"] == JUDGE_PROMPT_VERSION
+    assert judge["agreement_floor"] == settings.eval_judge_agreement_floor
+    status = {s["suite"]: s["status"] for s in judge["suites"]}
+    assert status == {
+        "content_accuracy": "calibrated",
+        "pedagogical_soundness": "unknown",
+        "harmful_content": "uncalibrated",
+        "privacy_protection": "unknown",
+    }
+    console = Console(width=200, record=True)
+    console.print(evaluation_view(Evaluation.model_validate(evaluation)))
+    shown = console.export_text()
+    assert f"judge {settings.eval_judge_model} (prompt {JUDGE_PROMPT_VERSION})" in shown
+    assert "harmful_content (uncalibrated, agreement 0.60 < 0.80)" in shown
+    assert "privacy_protection (unknown)" in shown and "content_accuracy (" not in shown
