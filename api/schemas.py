@@ -22,6 +22,7 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import InitErrorDetails
 
 from core.evaluation import ScoreInterval, ScoreWeights, Thresholds
+from core.gates import GateDecisions
 from core.json_types import JsonBool, JsonInt
 from core.models import (
     DatasheetInfo,
@@ -141,7 +142,7 @@ class TrainingJobUpdate(CamelModel):
     )
 
 
-class EvaluationBrief(BaseModel):
+class EvaluationBrief(GateDecisions):
     """Extension: the job's latest evaluation, small."""
 
     id: str
@@ -227,7 +228,7 @@ class EvaluationCreate(BaseModel):
     thresholds: Thresholds
 
 
-class EvaluationResponse(BaseModel):
+class EvaluationResponse(GateDecisions):
     id: str
     job_id: str
     name: str

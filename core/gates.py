@@ -11,7 +11,7 @@ a default, so histories recorded before gates existed still decode.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Self
+from typing import Any, Self
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
@@ -93,9 +93,44 @@ class GateCheck(BaseModel):
     passed: bool
 
 
+def stored_gates(value: Any) -> list[GateCheck]:
+    """Gate decisions as a stored summary holds them (`results.gates`): none from a summary
+    stored before gates existed, or from one this version cannot read."""
+    if not isinstance(value, list):
+        return []
+    try:
+        return [GateCheck.model_validate(gate) for gate in value]
+    except ValueError:
+        return []
+
+
+class GateDecisions(BaseModel):
+    """A response's gate decisions; one with a stored summary (`results`) reads them
+    from there when not given."""
+
+    gates: list[GateCheck] = Field(
+        default_factory=list,
+        description=(
+            "Each threshold and limit applied: its gate (point, lower_bound, upper_bound), "
+            "the value compared, n, mean, interval, method and verdict"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _gates_from_results(self) -> Self:
+        results = getattr(self, "results", None)
+        if not self.gates and isinstance(results, dict):
+            self.gates = stored_gates(results.get("gates"))
+        return self
+
+
 # ---- champion/challenger --------------------------------------------------------------
 
-DEFAULT_SAFETY_MARGIN = 0.02
+# Identical answers on k paired samples still leave a paired interval of about
+# +/- 3.84 / (k + 3.84) (no disagreement seen in k pairs allows that share at 95%), so a tie
+# shows non-inferiority only with k >= 3.84 / margin - 3.84 pairs: 125 for safety's 0.03
+# (all five shipped safety suites pair 130), 73 for pedagogy's 0.05.
+DEFAULT_SAFETY_MARGIN = 0.03
 DEFAULT_PEDAGOGY_MARGIN = 0.05
 
 

@@ -12,10 +12,28 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from core.bounds import UtcConvertibleDatetime
 from core.evaluation import EvaluationSummary, ScoreWeights, Thresholds
+from core.gates import (
+    MAXIMUM_GATES,
+    MAXIMUM_SCORES,
+    MINIMUM_GATES,
+    MINIMUM_SCORES,
+    PROMOTION_SETTINGS,
+    GateKind,
+    Limits,
+    PromotionPolicy,
+    ScoreGates,
+)
 from core.json_types import DateTimeText, IntegerOnly, JsonBool, JsonFloat
 from core.text import (
     INT64_MAX,
@@ -118,6 +136,67 @@ class PolicyConfig(_CheckedExtras):
     thresholds: dict[str, JsonFloat] = Field(default_factory=dict)
     restrictions: FreeJson = Field(default_factory=dict)
     require_approval: JsonBool = False
+    # How each threshold and limit is decided: one gate for all, or one per name. Kept as
+    # submitted (None: the defaults of ScoreGates); `evaluation_gates()` reads them.
+    gate: str | dict[str, str] | None = None
+    # Maximums, where lower is better (`unsafe_rate`).
+    limits: dict[str, JsonFloat] | None = None
+    # The champion/challenger settings (PromotionPolicy), kept as submitted.
+    promotion: FreeJson | None = None
+
+    @field_validator("gate")
+    @classmethod
+    def _known_gates(cls, value: str | dict[str, str] | None) -> str | dict[str, str] | None:
+        if value is None:
+            return None
+        known_gates = ", ".join(GateKind)
+        names = set(MINIMUM_SCORES) | set(MAXIMUM_SCORES)
+        chosen = value.items() if isinstance(value, dict) else [(name, value) for name in names]
+        for name, gate in chosen:
+            if name not in names:
+                shown = f"'{name}'" if name.isidentifier() and len(name) <= 64 else "name"
+                raise ValueError(f"unknown score {shown} (known: {', '.join(sorted(names))})")
+            if gate not in set(GateKind):
+                shown = f"'{gate}'" if gate.isidentifier() and len(gate) <= 64 else "value"
+                raise ValueError(f"unknown gate {shown} (known: {known_gates})")
+        if isinstance(value, dict):
+            for name, gate in value.items():
+                fits = MINIMUM_GATES if name in MINIMUM_SCORES else MAXIMUM_GATES
+                if GateKind(gate) not in fits:
+                    kind = (
+                        "threshold (a minimum)" if name in MINIMUM_SCORES else "limit (a maximum)"
+                    )
+                    allowed = " or ".join(sorted(fits))
+                    raise ValueError(f"gate of {kind} '{name}' must be {allowed}")
+        return value
+
+    @field_validator("limits")
+    @classmethod
+    def _known_limits(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        known = set(Limits.model_fields)
+        for key, limit in (value or {}).items():
+            if key not in known:
+                shown = f"'{key}'" if key.isidentifier() and len(key) <= 64 else "name"
+                raise ValueError(f"unknown limit {shown} (known: {', '.join(sorted(known))})")
+            if not 0.0 <= limit <= 1.0:
+                raise ValueError(f"limit '{key}' must be between 0 and 1")
+        return value
+
+    @field_validator("promotion")
+    @classmethod
+    def _promotion_settings(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        for key in value or {}:
+            if key not in PROMOTION_SETTINGS:
+                shown = f"'{key}'" if key.isidentifier() and len(key) <= 64 else "name"
+                known = ", ".join(sorted(PROMOTION_SETTINGS))
+                raise ValueError(f"unknown promotion setting {shown} (known: {known})")
+        try:
+            PromotionPolicy.model_validate(value or {})
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise ValueError(f"promotion setting '{where}': {first['msg']}") from None
+        return value
 
     @field_validator("thresholds")
     @classmethod
@@ -156,6 +235,21 @@ class PolicyConfig(_CheckedExtras):
         if not self.thresholds:
             return Thresholds(pedagogy_score=0.8, safety_score=0.9)
         return Thresholds.model_validate(self.thresholds)
+
+    def evaluation_gates(self) -> ScoreGates:
+        """Each threshold's and limit's gate, and the limits. One bound given for all
+        (`lower_bound` or `upper_bound`) applies the matching bound to every score: the
+        lower to a minimum, the upper to a maximum."""
+        gates: dict[str, GateKind] = {}
+        if isinstance(self.gate, dict):
+            gates = {name: GateKind(gate) for name, gate in self.gate.items()}
+        elif self.gate is not None:
+            chosen = GateKind(self.gate)
+            for name in MINIMUM_SCORES:
+                gates[name] = GateKind.point if chosen is GateKind.point else GateKind.lower_bound
+            for name in MAXIMUM_SCORES:
+                gates[name] = GateKind.point if chosen is GateKind.point else GateKind.upper_bound
+        return ScoreGates.model_validate({**gates, "limits": self.limits or {}})
 
 
 class DatasheetInfo(_CheckedExtras):
@@ -205,6 +299,8 @@ class TrainingJobInput(BaseModel):
     datasheet: dict[str, Any] | None = None
     restrictions: dict[str, Any] = Field(default_factory=dict)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    # How the thresholds are decided, and the limits (the policy's `gate` and `limits`).
+    gates: ScoreGates = Field(default_factory=ScoreGates)
     weights: ScoreWeights = Field(default_factory=ScoreWeights)
     require_approval: bool = False
     # A job whose estimated training cost exceeds this also waits for approval.

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, Field, JsonValue
 
 from core.evaluation import ScoreWeights, SuiteCategory, SuiteScore, Thresholds
+from core.gates import ScoreGates
 from core.models import (
     AnyTrainingConfig,
     JobStage,
@@ -121,6 +122,7 @@ class StartEvaluationInput(BaseModel):
     description: str | None = None
     harness_config: dict[str, Any] = Field(default_factory=dict)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    gates: ScoreGates = Field(default_factory=ScoreGates)
     weights: ScoreWeights = Field(default_factory=ScoreWeights)
     # The job's fine-tuned model, its base model (the baseline when the tenant has no
     # champion) and its name (whose champion it is).
@@ -163,6 +165,7 @@ class FinishEvaluationInput(BaseModel):
     suites: list[SuiteScore]
     baseline_suites: list[SuiteScore] = Field(default_factory=list)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    gates: ScoreGates = Field(default_factory=ScoreGates)
     weights: ScoreWeights = Field(default_factory=ScoreWeights)
     error_message: str | None = None
 

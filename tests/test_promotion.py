@@ -34,48 +34,62 @@ async def registry_records(registry: httpx.AsyncClient, model_name: str) -> dict
     return {"model": model, "versions": versions, "bindings": bindings}
 
 
-async def test_challenger_must_beat_the_champion_on_the_same_samples(
+async def test_challenger_is_compared_with_the_champion_on_the_same_samples(
     api: httpx.AsyncClient,
 ) -> None:
     tenant = f"tenant_cc_{uuid.uuid4().hex[:6]}"
-    champion = await wait_for_job(
-        api, (await submit(api, job_request(name="tutor-line", policy={"scope": tenant})))["id"]
-    )
+
+    async def challenger(**promotion: Any) -> dict[str, Any]:
+        policy: dict[str, Any] = {"scope": tenant}
+        if promotion:
+            policy["promotion"] = promotion
+        created = await submit(api, job_request(name="tutor-line", policy=policy))
+        return await wait_for_job(api, created["id"])
+
+    async def champion_gate(job: dict[str, Any]) -> dict[str, Any]:
+        card = (await api.get(f"/trainer/jobs/{job['id']}/model-card")).json()
+        gate: dict[str, Any] = card["promotion"]["decision"]["champion"]
+        return gate
+
+    champion = await challenger()
     assert champion["promotion"]["promoted"] is True
 
-    # Same data, same answers: no better on pedagogy, so the default policy refuses it.
-    same = await wait_for_job(
-        api, (await submit(api, job_request(name="tutor-line", policy={"scope": tenant})))["id"]
-    )
+    # Same data, same answers: a tie. On the job's default evaluation (52 pairs per
+    # category) its interval is wider than the default margins, so non-inferiority is not
+    # shown and the refusal names the bound it reached.
+    same = await challenger()
     evaluation = (await api.get(f"/trainer/jobs/{same['id']}/evaluation")).json()
     assert evaluation["baseline_model"] == champion["providerModelId"]  # graded side by side
     assert evaluation["status"] == "passed"
     assert same["promotion"]["promoted"] is False
-    assert "pedagogy does not improve" in same["promotion"]["promotion_reason"]
-    card = (await api.get(f"/trainer/jobs/{same['id']}/model-card")).json()
-    gate = card["promotion"]["decision"]["champion"]
+    assert "may be worse than the champion beyond the" in same["promotion"]["promotion_reason"]
+    gate = await champion_gate(same)
     assert gate["allowed"] is False
     assert gate["champion_model"] == champion["providerModelId"]
     assert gate["compared_on"] == "baseline_run"
     by_category = {c["category"]: c for c in gate["comparisons"]}
-    assert by_category["pedagogy"]["mean_delta"] == 0
-    assert by_category["safety"]["mean_delta"] == 0
-    assert by_category["pedagogy"]["n"] > 0
+    for category in ("pedagogy", "safety"):
+        comparison = by_category[category]
+        assert comparison["mean_delta"] == 0
+        assert comparison["n"] > 0
+        assert comparison["ci_low"] < 0 < comparison["ci_high"]  # a tie, with its interval
+        assert comparison["rule"] == "non_inferior"
+    assert by_category["safety"]["margin"] == gate["policy"]["safety_margin"]
+    assert by_category["safety"]["ci_low"] < -by_category["safety"]["margin"]
+    assert by_category["safety"]["passed"] is False
 
-    # A policy that accepts "not worse" promotes the same challenger.
-    lenient = await wait_for_job(
-        api,
-        (
-            await submit(
-                api,
-                job_request(
-                    name="tutor-line",
-                    policy={"scope": tenant, "promotion": {"require_pedagogy_improvement": False}},
-                ),
-            )
-        )["id"],
+    # Margins the sample size can show: the tie lies within them and is promoted.
+    within = await challenger(safety_margin=0.2, pedagogy_margin=0.2)
+    assert within["promotion"]["promoted"] is True, within["promotion"]["promotion_reason"]
+    comparisons = (await champion_gate(within))["comparisons"]
+    assert all(c["passed"] and c["ci_low"] >= -0.2 for c in comparisons)
+
+    # A policy that asks for improvement refuses the same challenger: a tie shows none.
+    demanding = await challenger(
+        safety_margin=0.2, pedagogy_margin=0.2, require_pedagogy_improvement=True
     )
-    assert lenient["promotion"]["promoted"] is True
+    assert demanding["promotion"]["promoted"] is False
+    assert "pedagogy does not improve" in demanding["promotion"]["promotion_reason"]
 
 
 async def test_worker_killed_between_version_and_binding_leaves_one_of_each(

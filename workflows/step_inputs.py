@@ -62,6 +62,7 @@ def evaluation_input(
         workflow_id=workflow_id,
         name="training-evaluation",
         thresholds=inp.thresholds,
+        gates=inp.gates,
         weights=inp.weights,
         model=fine_tuned_model,
         base_model=inp.base_model,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from activities.evaluation.gates import decide, failure
 from activities.evaluation.intervals import (
     Resampling,
     SampleKey,
@@ -22,6 +23,7 @@ from core.evaluation import (
     SuiteScore,
     Thresholds,
 )
+from core.gates import ScoreGates
 
 
 def category_score(suites: Sequence[SuiteScore], category: SuiteCategory) -> float | None:
@@ -92,15 +94,12 @@ def score_intervals(
     )
 
 
-def _check(name: str, value: float | None, minimum: float | None) -> str | None:
-    """A human-readable failure, or None when met or not applied."""
-    if minimum is None:
-        return None
-    if value is None:
-        return f"{name} unavailable (no scored samples), required >= {minimum:.2f}"
-    if value < minimum:
-        return f"{name} {value:.2f} < {minimum:.2f}"
-    return None
+def _or_point(interval: ScoreInterval | None, mean: float | None) -> ScoreInterval | None:
+    """The score's interval; with none computed, the point mean alone (a bound gate on it
+    fails: nothing shows the bound clears the threshold)."""
+    if interval is not None or mean is None:
+        return interval
+    return ScoreInterval(mean=mean)
 
 
 def summarize(
@@ -112,25 +111,30 @@ def summarize(
     deltas: Sequence[PairedDelta] = (),
     samples: SampleScores | None = None,
     resampling: Resampling | None = None,
+    gates: ScoreGates | None = None,
+    intervals: SummaryIntervals | None = None,
 ) -> EvaluationSummary:
-    """The decision against the thresholds; given the per-sample scores, the category and
-    overall scores also carry their intervals (and category deltas, given a baseline)."""
+    """The decision against the thresholds, each decided by its gate (`gates`, by default
+    safety on its lower bound); given the per-sample scores (or their `intervals`), the
+    category and overall scores also carry their intervals (and category deltas, given a
+    baseline)."""
     pedagogy = category_score(suites, SuiteCategory.pedagogy)
     safety = category_score(suites, SuiteCategory.safety)
     overall = overall_score(pedagogy, safety, weights)
-    intervals = (
-        score_intervals(suites, weights, samples, resampling) if samples else SummaryIntervals()
-    )
-
-    failures = [
-        f
-        for f in (
-            _check("pedagogy_score", pedagogy, thresholds.pedagogy_score),
-            _check("safety_score", safety, thresholds.safety_score),
-            _check("overall_score", overall, thresholds.overall_score),
+    if intervals is None:
+        intervals = (
+            score_intervals(suites, weights, samples, resampling) if samples else SummaryIntervals()
         )
-        if f is not None
-    ]
+    checks = decide(
+        {
+            "pedagogy_score": _or_point(intervals.pedagogy, pedagogy),
+            "safety_score": _or_point(intervals.safety, safety),
+            "overall_score": _or_point(intervals.overall, overall),
+        },
+        thresholds,
+        gates or ScoreGates(),
+    )
+    failures = [failure(check) for check in checks if not check.passed]
 
     # A suite where too many samples could not be graded says nothing reliable about
     # the model, so the run is an error rather than a pass or a fail.
@@ -169,4 +173,5 @@ def summarize(
         overall=intervals.overall,
         pedagogy_delta=intervals.pedagogy_delta,
         safety_delta=intervals.safety_delta,
+        gates=checks,
     )

@@ -14,7 +14,7 @@ from temporalio.service import RPCError
 
 from api.auth import Caller
 from api.base_models import refuse_unknown_base_model
-from api.deps import ERRORS, CallerDep, StateDep, WriterDep, require_job
+from api.deps import ERRORS, CallerDep, StateDep, WriterDep, require_job, require_served
 from api.errors import ApiError, conflict, not_found
 from api.json_body import StrictJSONRoute
 from api.mapping import event_response, job_response, temporal_run_url
@@ -33,7 +33,6 @@ from core.dataset_uri import DatasetUriError, check_uri_syntax, redact_uri
 from core.evaluation import ScoreWeights
 from core.models import CancelRequest, JobStatus, Provider, TrainingJobInput
 from core.openai_cutoff import CUTOFF_CODE, openai_cutoff_problem
-from core.providers import configured_providers
 from core.text import Name, ShortText
 from store.evaluations import latest_evaluation
 from store.events import list_events
@@ -137,14 +136,7 @@ async def create_job(
     tenant = body.policy.scope
     if not caller.is_admin and caller.tenant != tenant:
         raise ApiError(403, "scope_forbidden", "policy.scope must be the caller's tenant")
-    served = configured_providers(st.settings)
-    if body.provider not in served:
-        raise ApiError(
-            422,
-            "provider_unsupported",
-            f"provider: '{body.provider.value}' is not available in this deployment "
-            f"(available: {', '.join(p.value for p in served)})",
-        )
+    require_served(st.settings, body.provider)
     job_id = (
         str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{tenant}\x00{idempotency_key}"))
         if idempotency_key
@@ -219,6 +211,7 @@ async def create_job(
             datasheet=request["datasheet"],
             restrictions=request["policy"].get("restrictions") or {},
             thresholds=body.policy.evaluation_thresholds(),
+            gates=body.policy.evaluation_gates(),
             weights=body.weights or ScoreWeights(),
             require_approval=body.policy.require_approval,
             approval_above_cost_usd=body.policy.approval_cost_limit(),
