@@ -18,6 +18,7 @@ from api.schemas import (
 )
 from core.dataset_uri import redact_uri
 from core.evaluation import ScoreInterval
+from core.gates import stored_gates
 from core.models import TrainingProgress
 from store.job_listing import LatestEvaluation, LatestPromotion
 from store.rows import EvaluationRow, EventRow, JobRow, PromotionRow, SampleRow
@@ -94,6 +95,7 @@ def evaluation_brief(row: EvaluationRow | LatestEvaluation) -> EvaluationBrief:
         pedagogy=_interval(results, "pedagogy"),
         safety=_interval(results, "safety"),
         overall=_interval(results, "overall"),
+        gates=stored_gates(results.get("gates")),
     )
 
 

@@ -11,7 +11,10 @@ Runs, each on fresh prompts so nothing is served from an earlier run:
 1. clean: wall time vs the ideal (target <= 1.3x);
 2. storm: the same with 10% of chat calls answered 429 + `Retry-After: 1`; every sample
    must still be graded (exit 1 otherwise);
-3. re-run of run 1's prompts through the response cache: provider calls made (must be 0).
+3. re-run of run 1's prompts through the response cache: provider calls made (must be 0);
+4. statistics: the intervals of a 1,000-sample evaluation (suite, category and overall
+   bootstraps, paired deltas against a baseline) timed beside point means only, on the
+   clean run's samples given graded scores; they must add <= 5% to the clean run.
 
 Graders are deterministic (refusal, PII, reading level) so one chat call per sample is the
 whole cost; `--judge` adds the rubric judge (a second chat call per sample; the ideal
@@ -32,21 +35,26 @@ import platform
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
 from openai import AsyncOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from activities.evaluation.cache import CompletionCache, MemoryCache  # noqa: E402
-from activities.evaluation.harness import SuiteRun, run_suite  # noqa: E402
+from activities.evaluation.harness import SuiteRun, run_suite, score_suite  # noqa: E402
+from activities.evaluation.intervals import SampleKey, SampleScores, paired_delta  # noqa: E402
 from activities.evaluation.ratelimit import RateLimitGate  # noqa: E402
+from activities.evaluation.scoring import category_score, overall_score, summarize  # noqa: E402
+from activities.evaluation.stats import mean, stderr  # noqa: E402
 from core.db import open_database  # noqa: E402
+from core.evaluation import ScoreWeights, SuiteCategory, Thresholds  # noqa: E402
 from core.evaluation_suites import Suite, suite_from_dict  # noqa: E402
 from scripts.stack import EmulatorProcess, fresh_database  # noqa: E402
 from store.completion_cache import PgCompletionCache  # noqa: E402
@@ -54,6 +62,8 @@ from store.completion_cache import PgCompletionCache  # noqa: E402
 MODEL = "gpt-4o-mini-2024-07-18"
 CHAT = "POST /v1/chat/completions"
 TARGET_RATIO = 1.3
+# The intervals may add at most this share to the clean run's wall time.
+STATISTICS_SHARE = 0.05
 
 
 @dataclass
@@ -197,6 +207,69 @@ async def timed_run(
     return result, run
 
 
+@dataclass
+class StatisticsTiming:
+    intervals: float  # seconds: every interval a 1,000-sample evaluation reports
+    points: float  # seconds: the same scores as point means only (the old statistics)
+    methods: str
+
+
+def _fastest(fn: Callable[[], object], repeats: int = 7) -> float:
+    fn()  # warm (imports, first allocation)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def statistics_timing(suite: Suite, run: SuiteRun) -> StatisticsTiming:
+    """The run's samples with graded scores (the bootstrap path; pass/fail ones take
+    Wilson, which costs nothing), as a pedagogy suite with a baseline a little worse."""
+    rng = np.random.default_rng(1)
+    graded = [
+        s.model_copy(update={"score": float(g)})
+        for s, g in zip(run.samples, rng.uniform(0, 1, len(run.samples)), strict=True)
+    ]
+    pedagogy = suite.model_copy(update={"category": SuiteCategory.pedagogy})
+    candidate: dict[SampleKey, float] = {
+        (suite.name, s.sample_id): s.score for s in graded if s.score is not None
+    }
+    baseline = {
+        k: float(np.clip(v - 0.05 + rng.normal(0, 0.1), 0, 1)) for k, v in candidate.items()
+    }
+    weights, thresholds = ScoreWeights(), Thresholds()
+
+    def with_intervals() -> str:
+        score = score_suite(pedagogy, MODEL, graded)
+        delta = paired_delta(candidate, baseline, suite=suite.name)
+        summary = summarize(
+            [score],
+            thresholds,
+            weights,
+            deltas=[delta],
+            samples=SampleScores(candidate=candidate, baseline=baseline),
+        )
+        parts = [score.interval_method, delta.method]
+        parts += [
+            i.method for i in (summary.pedagogy, summary.overall, summary.pedagogy_delta) if i
+        ]
+        return ", ".join(parts)
+
+    def points_only() -> None:
+        values = list(candidate.values())
+        m, _ = mean(values), stderr(values)
+        diffs = [candidate[k] - baseline[k] for k in candidate]
+        mean(diffs)
+        score = run.score.model_copy(update={"mean": m, "category": SuiteCategory.pedagogy})
+        overall_score(category_score([score], SuiteCategory.pedagogy), None, weights)
+
+    return StatisticsTiming(
+        intervals=_fastest(with_intervals), points=_fastest(points_only), methods=with_intervals()
+    )
+
+
 async def main(args: argparse.Namespace) -> int:
     emulator = None if args.base_url else EmulatorProcess("emulators.openai_emulator", args.port)
     if emulator is not None:
@@ -255,7 +328,17 @@ async def main(args: argparse.Namespace) -> int:
     for result in (bare, clean, storm, cached):
         print(result.line())
     print(f"harness overhead over bare SDK calls: {clean.wall / bare.wall:.2f}x")
+    stats = statistics_timing(clean_suite, first)
+    share = (stats.intervals - stats.points) / clean.wall
+    print(
+        f"statistics of {args.samples} graded samples: intervals {stats.intervals * 1000:.1f} ms, "
+        f"point means only {stats.points * 1000:.2f} ms; the intervals add {share:.1%} to the "
+        f"clean run ({stats.methods})"
+    )
     ok = True
+    if share > STATISTICS_SHARE:
+        print(f"FAIL: the intervals add {share:.1%} to the clean run (> {STATISTICS_SHARE:.0%})")
+        ok = False
     if clean.wall / clean.ideal > TARGET_RATIO:
         print(f"FAIL: clean run {clean.wall / clean.ideal:.2f}x the ideal (> {TARGET_RATIO}x)")
         ok = False

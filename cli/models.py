@@ -41,6 +41,32 @@ class Progress(Lenient):
     estimated_finish: datetime | None = None
 
 
+class ScoreRange(Lenient):
+    """A score with its 95% interval and the method behind it (`pedagogy`, `safety`,
+    `overall`)."""
+
+    n: int = 0
+    clusters: int | None = None
+    mean: float | None = None
+    low: float | None = None
+    high: float | None = None
+    method: str = "none"
+
+
+class GateResult(Lenient):
+    """One threshold or limit decided by its gate, with the number it was decided on."""
+
+    score: str
+    gate: str
+    kind: str = "minimum"
+    threshold: float
+    value: float | None = None
+    n: int = 0
+    mean: float | None = None
+    method: str | None = None
+    passed: bool
+
+
 class EvaluationBrief(Lenient):
     id: str
     status: str
@@ -108,6 +134,8 @@ class SuiteScore(Lenient):
     mean: float | None = None
     ci_low: float | None = None
     ci_high: float | None = None
+    interval_method: str | None = None
+    clusters: int | None = None
 
 
 class PairedDelta(Lenient):
@@ -116,6 +144,7 @@ class PairedDelta(Lenient):
     mean: float | None = None
     ci_low: float | None = None
     ci_high: float | None = None
+    method: str | None = None
 
 
 class SuiteJudgeStatus(Lenient):
@@ -137,6 +166,8 @@ class EvaluationResults(Lenient):
     deltas: list[PairedDelta] = Field(default_factory=list)
     failed_thresholds: list[str] = Field(default_factory=list)
     judge: JudgeRecord | None = None
+    gates: list[GateResult] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
 
 
 class Evaluation(Lenient):
@@ -152,6 +183,9 @@ class Evaluation(Lenient):
     error_message: str | None = None
     model: str | None = None
     baseline_model: str | None = None
+    pedagogy: ScoreRange | None = None
+    safety: ScoreRange | None = None
+    overall: ScoreRange | None = None
 
 
 class Promotion(Lenient):

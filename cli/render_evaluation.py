@@ -1,6 +1,7 @@
-"""The evaluation report: scores against thresholds, then one row per suite with its mean,
-95% interval, pass/fail/error counts and, when there is one, the paired delta against the
-baseline model. Narrow terminals get a compact table."""
+"""The evaluation report: scores (with their intervals and methods) against thresholds, then
+one row per suite with its mean, 95% interval and the method behind it, pass/fail/error
+counts and, when there is one, the paired delta against the baseline model. Narrow
+terminals get a compact table."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from rich.table import Table
 from rich.text import Text
 
 from cli.formatting import interval, number, signed, styled_status
-from cli.models import Evaluation, JudgeRecord, PairedDelta, SuiteScore
+from cli.models import Evaluation, GateResult, JudgeRecord, PairedDelta, SuiteScore
+from cli.render_intervals import method_cell, scores_text
 
 WIDE = 120
 
@@ -33,6 +35,8 @@ def _delta(delta: PairedDelta | None, wide: bool) -> str:
     text = signed(delta.mean, 3 if wide else 2)
     if wide and delta.ci_low is not None and delta.ci_high is not None:
         text += f" {interval(delta.ci_low, delta.ci_high)}"
+        if delta.method not in (None, "none"):
+            text += f" {method_cell(delta.method, wide=False)}"
     style = "green" if delta.mean > 0 else "red" if delta.mean < 0 else ""
     return f"[{style}]{text}[/]" if style else text
 
@@ -59,6 +63,7 @@ def suite_table(evaluation: Evaluation, width: int = 200) -> Table:
         table.add_column("pass/fail/err", justify="center")
     table.add_column("Mean", justify="right")
     table.add_column("95% CI", justify="center", no_wrap=True)
+    table.add_column("Method" if wide else "How")
     if compared:
         table.add_column("Baseline" if wide else "Base", justify="right")
         table.add_column("Δ vs baseline (95% CI)" if wide else "Δ", justify="right", no_wrap=True)
@@ -68,9 +73,11 @@ def suite_table(evaluation: Evaluation, width: int = 200) -> Table:
         if wide:
             cells += [suite.category or "-", str(suite.n), passed, failed, errored]
             cells += [number(suite.mean), interval(suite.ci_low, suite.ci_high)]
+            cells.append(method_cell(suite.interval_method, wide))
         else:
             cells += [str(suite.n), f"{passed}/{failed}/{errored}"]
             cells += [number(suite.mean, 2), _compact_interval(suite.ci_low, suite.ci_high)]
+            cells.append(method_cell(suite.interval_method, wide))
         if compared:
             base = baselines.get(suite.suite)
             cells += [
@@ -101,15 +108,29 @@ def judge_line(judge: JudgeRecord) -> Text:
     return text
 
 
+_BOUNDS = {"lower_bound": "lower bound", "upper_bound": "upper bound"}
+
+
+def gate_line(gate: GateResult) -> Text:
+    """`safety_score lower bound 0.71 (wilson, n=26) < 0.80: fail`."""
+    keeps, breaks = ("<=", ">") if gate.kind == "maximum" else (">=", "<")
+    bound = _BOUNDS.get(gate.gate)
+    name = f"{gate.score} {bound}" if bound else gate.score
+    if gate.value is None:
+        shown = f"{name} unavailable, required {keeps} {gate.threshold:.2f}"
+    else:
+        relation = keeps if gate.passed else breaks
+        source = f" ({gate.method}, n={gate.n})" if bound else ""
+        shown = f"{name} {gate.value:.2f}{source} {relation} {gate.threshold:.2f}"
+    verdict = "pass" if gate.passed else "fail"
+    return Text(f"{shown}: {verdict}", style="green" if gate.passed else "red")
+
+
 def evaluation_view(evaluation: Evaluation, width: int = 200) -> RenderableType:
     verdict = "passed" if evaluation.passed else evaluation.status
     parts: list[RenderableType] = [
         Text.from_markup(f"[bold]Evaluation[/] {evaluation.id}: {styled_status(verdict)}"),
-        Text(
-            f"pedagogy {number(evaluation.pedagogy_score)}  "
-            f"safety {number(evaluation.safety_score)}  "
-            f"overall {number(evaluation.overall_score)}"
-        ),
+        scores_text(evaluation),
     ]
     thresholds = {k: v for k, v in evaluation.thresholds.items() if v is not None}
     if thresholds:
@@ -120,12 +141,14 @@ def evaluation_view(evaluation: Evaluation, width: int = 200) -> RenderableType:
             )
         )
     results = evaluation.results
-    if results.failed_thresholds:
+    parts += [gate_line(gate) for gate in results.gates]
+    if results.failed_thresholds and not results.gates:
         parts.append(
             Text(f"failed thresholds: {', '.join(results.failed_thresholds)}", style="red")
         )
     if evaluation.error_message:
         parts.append(Text(f"error: {evaluation.error_message}", style="red"))
+    parts += [Text(f"warning: {warning}", style="yellow") for warning in results.warnings]
     if results.judge is not None:
         parts.append(judge_line(results.judge))
     if results.suites:

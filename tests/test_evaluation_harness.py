@@ -33,9 +33,10 @@ from activities.evaluation.graders.refusal import is_refusal
 from activities.evaluation.graders.text import extract_numbers
 from activities.evaluation.harness import run_suite
 from activities.evaluation.scoring import summarize
-from activities.evaluation.stats import estimate, mean, paired_delta, stderr, t_critical
+from activities.evaluation.stats import mean, paired_delta, stderr
 from core.evaluation import (
     EvaluationSummary,
+    IntervalMethod,
     ScoreWeights,
     SuiteCategory,
     SuiteScore,
@@ -50,6 +51,7 @@ from core.evaluation_suites import (
     load_builtin_suite,
     suite_from_dict,
 )
+from core.gates import GateKind, ScoreGates
 
 PEDAGOGY = {
     "curriculum_alignment",
@@ -69,29 +71,12 @@ SAFETY = {
 # ---- statistics ------------------------------------------------------------------------
 
 
-def test_t_table_and_normal_tail() -> None:
-    assert t_critical(1) == 12.706
-    assert t_critical(10) == 2.228
-    assert t_critical(30) == 2.042
-    assert t_critical(31) == 1.96
-    with pytest.raises(ValueError):
-        t_critical(0)
-
-
-def test_mean_stderr_and_interval_known_values() -> None:
+def test_mean_and_stderr_known_values() -> None:
     values = [1.0, 2.0, 3.0, 4.0]
     assert mean(values) == 2.5
     # sample sd = sqrt(5/3); se = sd / 2
     assert stderr(values) == pytest.approx(math.sqrt(5 / 3) / 2)
-    est = estimate(values)
-    half = 3.182 * math.sqrt(5 / 3) / 2
-    assert (est.ci_low, est.ci_high) == (pytest.approx(2.5 - half), pytest.approx(2.5 + half))
-
-
-def test_interval_needs_two_values() -> None:
     assert mean([]) is None and stderr([0.5]) is None
-    one = estimate([0.7])
-    assert (one.n, one.mean, one.ci_low, one.ci_high) == (1, 0.7, None, None)
 
 
 def test_paired_delta_uses_common_scored_ids_only() -> None:
@@ -99,9 +84,11 @@ def test_paired_delta_uses_common_scored_ids_only() -> None:
     baseline = {"a": 0.5, "b": 0.5, "c": 1.0, "e": 0.0}
     delta = paired_delta(candidate, baseline, suite="s")
     assert (delta.suite, delta.n, delta.mean) == ("s", 2, 0.25)
-    half = 12.706 * stderr([0.5, 0.0])  # type: ignore[operator]
-    assert delta.ci_low == pytest.approx(0.25 - half)
-    assert paired_delta({}, {"a": 1.0}).mean is None
+    assert delta.method == IntervalMethod.paired_bootstrap
+    assert delta.ci_low is not None and delta.ci_high is not None
+    assert delta.ci_low <= 0.25 <= delta.ci_high and delta.ci_high > delta.ci_low
+    empty = paired_delta({}, {"a": 1.0})
+    assert empty.mean is None and empty.ci_low is None and empty.method == IntervalMethod.none
 
 
 # ---- scoring ---------------------------------------------------------------------------
@@ -156,9 +143,16 @@ def test_failed_threshold_is_reported_readably() -> None:
         suite_score("p", SuiteCategory.pedagogy, 0.9, passed=10),
         suite_score("s", SuiteCategory.safety, 0.71, passed=7, failed=3),
     ]
-    summary = summarize(suites, Thresholds(pedagogy_score=0.6, safety_score=0.9), ScoreWeights())
+    thresholds = Thresholds(pedagogy_score=0.6, safety_score=0.9)
+    point = ScoreGates(safety_score=GateKind.point)
+    summary = summarize(suites, thresholds, ScoreWeights(), gates=point)
     assert summary.status == "failed" and not summary.passed
     assert summary.failed_thresholds == ["safety_score 0.71 < 0.90"]
+    # Safety's default gate is its lower bound; without per-sample scores there is none.
+    summary = summarize(suites, thresholds, ScoreWeights())
+    assert summary.failed_thresholds == [
+        "safety_score lower bound unavailable (mean 0.71, no interval), required >= 0.90"
+    ]
 
 
 def test_threshold_on_a_missing_category_fails() -> None:
@@ -623,6 +617,8 @@ async def test_run_suite_grades_real_outputs() -> None:
     assert by_id["t9"].contaminated and by_id["t9"].output is None
     assert score.mean == pytest.approx((7 + 2 / 3 + 1 / 3) / 9)
     assert score.ci_low is not None and 0.0 <= score.ci_low <= score.mean <= score.ci_high <= 1.0  # type: ignore[operator]
+    # Graded (2/3, 1/3) scores among the 0/1 ones: a bootstrap, over the 9 scored samples.
+    assert score.interval_method == IntervalMethod.bootstrap and score.clusters == 9
     model_calls = [r for r in client.requests if "response_format" not in r]
     assert len(model_calls) == 9  # the contaminated sample is never asked
     assert all(r["temperature"] == 0 and r["seed"] == 7 for r in model_calls)

@@ -137,6 +137,7 @@ async def _grade_per_suite(start: StartEvaluationInput, plan: EvaluationPlan) ->
             suites=candidate,
             baseline_suites=baseline,
             thresholds=start.thresholds,
+            gates=start.gates,
             weights=start.weights,
             error_message=error_message,
         ),

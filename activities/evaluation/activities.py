@@ -155,6 +155,7 @@ class EvaluationActivities:
                     evaluation_id=start.evaluation_id,
                     suites=[],
                     thresholds=start.thresholds,
+                    gates=start.gates,
                     weights=start.weights,
                     error_message="evaluation did not finish within "
                     f"harness_config.timeout ({plan.timeout_seconds:g}s)",
@@ -227,6 +228,7 @@ class EvaluationActivities:
                 suites=by_role.get("candidate", []) if error_message is None else [],
                 baseline_suites=by_role.get("baseline", []) if error_message is None else [],
                 thresholds=start.thresholds,
+                gates=start.gates,
                 weights=start.weights,
                 error_message=error_message,
             )

@@ -94,6 +94,7 @@ async def summarise_evaluation(
         deltas=deltas,
         samples=SampleScores(candidate=candidate, baseline=baseline, clusters=clusters),
         resampling=how,
+        gates=finish.gates,
     )
     if finish.error_message:
         # The suite that could not run is the cause; "no suites were evaluated" (when

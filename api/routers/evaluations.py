@@ -27,7 +27,8 @@ from api.state import AppState
 from core.bounds import MAX_LIST_OFFSET
 from core.custom_suite_checks import check_custom_tests
 from core.evaluation import EvaluationSummary
-from core.models import EvaluationStatus, JobStatus
+from core.gates import ScoreGates
+from core.models import EvaluationStatus, JobStatus, PolicyConfig
 from core.steps import StartEvaluationInput
 from core.suite_selection import SuiteSelectionError, builtin_selection
 from store.evaluations import (
@@ -88,6 +89,16 @@ async def insert_evaluation_once(st: AppState, evaluation: dict[str, Any]) -> Ev
     raise conflict("evaluation_running", "another evaluation of this job is starting")
 
 
+def _job_gates(policy: dict[str, Any]) -> ScoreGates:
+    """The gates the job's policy declared, so an on-demand evaluation decides its
+    thresholds as the training job's own did (the defaults for a policy stored before
+    gates, or one this version no longer reads)."""
+    try:
+        return PolicyConfig.model_validate(policy).evaluation_gates()
+    except ValueError:
+        return ScoreGates()
+
+
 @router.post(
     "/trainer/jobs/{job_id}/evaluate",
     status_code=status.HTTP_201_CREATED,
@@ -134,6 +145,7 @@ async def start_evaluation(
                 description=body.description,
                 harness_config=harness_config,
                 thresholds=body.thresholds,
+                gates=_job_gates(job.policy),
                 model=job.provider_model_id,
                 base_model=job.base_model,
                 job_name=job.name,
