@@ -83,8 +83,16 @@ def _interval(results: Mapping[str, Any], name: str) -> ScoreInterval | None:
 
 
 def evaluation_brief(row: EvaluationRow | LatestEvaluation) -> EvaluationBrief:
-    # The job list reads only the score columns; a full row also has the intervals.
-    results = row.results if isinstance(row, EvaluationRow) else {}
+    # A full row has the whole stored summary; the job list reads only the parts it shows.
+    if isinstance(row, EvaluationRow):
+        results = row.results or {}
+    else:
+        results = {
+            "pedagogy": row.pedagogy,
+            "safety": row.safety,
+            "overall": row.overall,
+            "gates": row.gates,
+        }
     return EvaluationBrief(
         id=str(row.id),
         status=row.status,

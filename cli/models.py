@@ -74,6 +74,9 @@ class EvaluationBrief(Lenient):
     safety_score: float | None = None
     overall_score: float | None = None
     passed: bool | None = None
+    pedagogy: ScoreRange | None = None
+    safety: ScoreRange | None = None
+    overall: ScoreRange | None = None
 
 
 class PromotionBrief(Lenient):
@@ -168,6 +171,9 @@ class EvaluationResults(Lenient):
     judge: JudgeRecord | None = None
     gates: list[GateResult] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    # Category deltas against the baseline (paired intervals), when there was one.
+    pedagogy_delta: ScoreRange | None = None
+    safety_delta: ScoreRange | None = None
 
 
 class Evaluation(Lenient):

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from cli.formatting import count, duration, money, number, styled_status, timestamp
 from cli.models import Job, JobList, PromotionBrief
+from cli.render_intervals import scores_text
 
 
 def _grid() -> Table:
@@ -93,11 +94,8 @@ def job_panel(job: Job) -> RenderableType:
         grid.add_row("completed", timestamp(job.completed_at))
     if job.evaluation:
         ev = job.evaluation
-        grid.add_row(
-            "evaluation",
-            f"{styled_status(ev.status)}  pedagogy {number(ev.pedagogy_score)}  "
-            f"safety {number(ev.safety_score)}  overall {number(ev.overall_score)}",
-        )
+        verdict = Text.from_markup(styled_status(ev.status))
+        grid.add_row("evaluation", Text.assemble(verdict, "\n", scores_text(ev)))
     if job.promotion:
         grid.add_row("promotion", promotion_line(job.promotion))
     if job.error_message:

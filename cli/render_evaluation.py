@@ -12,9 +12,9 @@ from rich.text import Text
 
 from cli.formatting import interval, number, signed, styled_status
 from cli.models import Evaluation, GateResult, JudgeRecord, PairedDelta, SuiteScore
-from cli.render_intervals import method_cell, scores_text
+from cli.render_intervals import deltas_text, method_cell, scores_text
 
-WIDE = 120
+WIDE = 150  # columns the full table needs
 
 
 def _counts(suite: SuiteScore) -> tuple[str, str, str]:
@@ -33,10 +33,15 @@ def _delta(delta: PairedDelta | None, wide: bool) -> str:
     if delta is None or delta.mean is None:
         return "-"
     text = signed(delta.mean, 3 if wide else 2)
-    if wide and delta.ci_low is not None and delta.ci_high is not None:
-        text += f" {interval(delta.ci_low, delta.ci_high)}"
-        if delta.method not in (None, "none"):
-            text += f" {method_cell(delta.method, wide=False)}"
+    if delta.ci_low is not None and delta.ci_high is not None:
+        # Narrow tables put the interval under the delta, keeping the column narrow.
+        shown = (
+            interval(delta.ci_low, delta.ci_high)
+            if wide
+            else _compact_interval(delta.ci_low, delta.ci_high)
+        )
+        method = method_cell(delta.method, wide=False)
+        text += f" {shown} {method}" if wide else f" {method}\n{shown}"
     style = "green" if delta.mean > 0 else "red" if delta.mean < 0 else ""
     return f"[{style}]{text}[/]" if style else text
 
@@ -60,13 +65,17 @@ def suite_table(evaluation: Evaluation, width: int = 200) -> Table:
         for name in ("Passed", "Failed", "Errored"):
             table.add_column(name, justify="right")
     else:
-        table.add_column("pass/fail/err", justify="center")
+        table.add_column("p/f/e", justify="center")
     table.add_column("Mean", justify="right")
     table.add_column("95% CI", justify="center", no_wrap=True)
     table.add_column("Method" if wide else "How")
+    # Narrow tables leave out the baseline's mean: the delta and its interval say more.
+    if compared and wide:
+        table.add_column("Baseline", justify="right")
     if compared:
-        table.add_column("Baseline" if wide else "Base", justify="right")
-        table.add_column("Δ vs baseline (95% CI)" if wide else "Δ", justify="right", no_wrap=True)
+        table.add_column(
+            "Δ vs baseline (95% CI)" if wide else "Δ (95% CI)", justify="right", no_wrap=wide
+        )
     for suite in results.suites:
         passed, failed, errored = _counts(suite)
         cells: list[RenderableType] = [Text(suite.suite)]
@@ -80,10 +89,9 @@ def suite_table(evaluation: Evaluation, width: int = 200) -> Table:
             cells.append(method_cell(suite.interval_method, wide))
         if compared:
             base = baselines.get(suite.suite)
-            cells += [
-                number(base.mean, 3 if wide else 2) if base else "-",
-                _delta(deltas.get(suite.suite), wide),
-            ]
+            if wide:
+                cells.append(number(base.mean) if base else "-")
+            cells.append(_delta(deltas.get(suite.suite), wide))
         table.add_row(*cells)
     if compared and evaluation.baseline_model:
         table.caption = f"baseline: {evaluation.baseline_model}"
@@ -132,6 +140,8 @@ def evaluation_view(evaluation: Evaluation, width: int = 200) -> RenderableType:
         Text.from_markup(f"[bold]Evaluation[/] {evaluation.id}: {styled_status(verdict)}"),
         scores_text(evaluation),
     ]
+    if (deltas := deltas_text(evaluation)) is not None:
+        parts.append(deltas)
     thresholds = {k: v for k, v in evaluation.thresholds.items() if v is not None}
     if thresholds:
         parts.append(

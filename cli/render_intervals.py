@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from cli.formatting import interval, number
-from cli.models import Evaluation, ScoreRange
+from cli.formatting import interval, number, signed
+from cli.models import Evaluation, EvaluationBrief, ScoreRange
 
 # Short names for narrow tables; the wide table and the score lines use the full ones.
 SHORT_METHODS = {
@@ -46,7 +46,7 @@ def score_part(name: str, point: float | None, view: ScoreRange | None) -> str:
     )
 
 
-def scores_text(evaluation: Evaluation) -> Text:
+def scores_text(evaluation: Evaluation | EvaluationBrief) -> Text:
     """The category and overall scores with their intervals, one per line when there are
     intervals, else on one line (evaluations stored before intervals were reported)."""
     points = (evaluation.pedagogy_score, evaluation.safety_score, evaluation.overall_score)
@@ -57,3 +57,18 @@ def scores_text(evaluation: Evaluation) -> Text:
     ]
     separator = "\n" if any(v is not None and v.low is not None for v in views) else "  "
     return Text(separator.join(parts))
+
+
+def deltas_text(evaluation: Evaluation) -> Text | None:
+    """`vs baseline: pedagogy +0.420 [0.310, 0.530] paired_bootstrap, n=52; safety ...`
+    (None without a baseline)."""
+    results = evaluation.results
+    parts = []
+    for name, view in (("pedagogy", results.pedagogy_delta), ("safety", results.safety_delta)):
+        if view is None or view.mean is None:
+            continue
+        shown = f"{name} {signed(view.mean, 3)}"
+        if view.low is not None and view.high is not None:
+            shown += f" {interval(view.low, view.high)} {view.method}, n={view.n}"
+        parts.append(shown)
+    return Text("vs baseline: " + "; ".join(parts)) if parts else None

@@ -15,6 +15,7 @@ import math
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import asyncpg
 from pydantic import BaseModel
@@ -32,6 +33,16 @@ class LatestEvaluation(Row):
     safety_score: float | None
     overall_score: float | None
     passed: bool | None
+    # The same scores' intervals, as the stored summary holds them (None before intervals).
+    pedagogy: dict[str, Any] | None = None
+    safety: dict[str, Any] | None = None
+    overall: dict[str, Any] | None = None
+    # Each threshold's and limit's gate decision (None before gates).
+    gates: list[dict[str, Any]] | None = None
+
+
+# LatestEvaluation's fields read from the stored summary rather than a column.
+_EVALUATION_SUMMARY_PARTS = ("pedagogy", "safety", "overall", "gates")
 
 
 class LatestPromotion(Row):
@@ -89,6 +100,9 @@ class StageCount(Row):
 # The API's largest page (`limit` is 1..100).
 MAX_PAGE_SIZE = 100
 _EVALUATION_COLUMNS = list(LatestEvaluation.model_fields)
+_EVALUATION_READS = [
+    f"results -> '{c}' AS {c}" if c in _EVALUATION_SUMMARY_PARTS else c for c in _EVALUATION_COLUMNS
+]
 _PROMOTION_COLUMNS = list(LatestPromotion.model_fields)
 _SELECT_LIST = ", ".join(
     ["j.*"]
@@ -98,7 +112,7 @@ _SELECT_LIST = ", ".join(
 # The latest evaluation and promotion of a job, read through (job_id, created_at DESC).
 _LATEST = f"""
     LEFT JOIN LATERAL (
-        SELECT {", ".join(_EVALUATION_COLUMNS)} FROM evaluations
+        SELECT {", ".join(_EVALUATION_READS)} FROM evaluations
         WHERE job_id = j.id ORDER BY created_at DESC LIMIT 1
     ) ev ON true
     LEFT JOIN LATERAL (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 import uuid
 from dataclasses import dataclass
@@ -120,12 +121,31 @@ async def test_watch_a_finished_job_prints_evaluation_and_promotion(
     assert "completed" in out
     evaluation = finished_job["evaluation"]
     assert f"Evaluation {evaluation['id']}" in out
-    for header in ("Suite", "Mean", "95% CI", "Passed", "Failed", "Errored"):
+    for header in ("Suite", "Mean", "95% CI", "Method", "Passed", "Failed", "Errored"):
         assert header in out
+    # Every score with its interval and method, the gates' decisions with their numbers.
+    for name in ("pedagogy", "safety", "overall"):
+        assert re.search(rf"{name} \d\.\d{{3}} \[\d\.\d{{3}}, \d\.\d{{3}}\] [a-z_]+, n=\d+", out)
+    assert re.search(r"safety_score lower bound \d\.\d\d \(wilson(_bounded)?, n=\d+\) >= ", out)
     assert "registered" in out
     promotion = finished_job["promotion"]
     assert f"model {promotion['registry_model_id']}" in out
     assert f"version {promotion['registry_version_id']}" in out
+
+
+async def test_job_show_and_list_carry_the_evaluation_intervals(
+    api_url: str, api: httpx.AsyncClient, finished_job: dict[str, Any]
+) -> None:
+    listed = (await api.get("/trainer/jobs", params={"limit": 100})).json()["jobs"]
+    brief = next(j for j in listed if j["id"] == finished_job["id"])["evaluation"]
+    for name in ("pedagogy", "safety", "overall"):
+        assert brief[name]["method"] != "none" and brief[name]["low"] < brief[name]["high"]
+    assert brief[name]["n"] > 1
+    assert {g["score"] for g in finished_job["evaluation"]["gates"]} >= {"safety_score"}
+
+    run = await trainer(api_url, "show", finished_job["id"])
+    assert run.code == 0, run.stderr
+    assert re.search(r"safety \d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\] wilson", run.stdout)
 
 
 async def test_watch_json_gives_job_and_evaluation(

@@ -60,6 +60,22 @@ def print_promotion(job: Mapping[str, Any]) -> None:
         say(f"Promotion: skipped ({promotion.get('promotion_reason') or 'no reason given'})")
 
 
+async def calibrate_judge(stack: DevStack) -> None:
+    """`trainer calibrate-judge`: the deployment's judge over every gold set, stored, so the
+    job's evaluation can say whether its judge is trusted on each suite."""
+    say("Calibrating the rubric judge on the gold sets (trainer calibrate-judge) ...")
+    calibration = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "activities.evaluation.calibration",
+        cwd=REPO,
+        env={**os.environ, **stack.service_env},
+    )
+    code = await calibration.wait()
+    if code != 0:
+        say("  the judge is not calibrated on every suite; the evaluation will say where")
+
+
 async def watch_with_cli(stack: DevStack, job_id: str, timeout: float) -> bool:
     """`trainer watch <job>`: progress, the evaluation table and the promotion, the view a
     user gets. False when the job did not end within `timeout` seconds."""
@@ -101,6 +117,8 @@ async def run_demo(stack: DevStack, timeout: float, self_hosted: bool = False) -
     and its evaluation decided, promoted or not (a tiny random model rarely earns it)."""
     job_file = SELF_HOSTED_JOB_FILE if self_hosted else JOB_FILE
     body = json.loads(job_file.read_text(encoding="utf-8"))
+    say()
+    await calibrate_judge(stack)
     async with httpx.AsyncClient(
         base_url=stack.api_url, timeout=60, headers=stack.auth.headers
     ) as api:

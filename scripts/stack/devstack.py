@@ -68,6 +68,8 @@ class DevStack:
         self.urls: list[tuple[str, str]] = []
         self.api_url = f"http://{HOST}:{config.api_port}"
         self.auth = StackAuth()
+        # The environment the worker and API run with (the deployment's settings).
+        self.service_env: dict[str, str] = {}
         self._pgserver: Any = None
         # The OpenAI emulator keeps files, jobs and models in memory: with it, jobs of an
         # earlier run point at models that no longer exist (a champion among them would
@@ -112,6 +114,7 @@ class DevStack:
         }
         if self_hosted:
             env.update(await self._self_hosted())
+        self.service_env = env
         await self._spawn("worker", [sys.executable, "worker.py"], env)
         if self_hosted:
             await self._spawn("gpu-worker", gpu_worker_argv(), env)
