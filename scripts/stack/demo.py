@@ -90,13 +90,18 @@ async def watch_with_cli(stack: DevStack, job_id: str, timeout: float) -> bool:
         cwd=REPO,
         env={**os.environ, "TRAINER_API_URL": stack.api_url, "TRAINER_TOKEN": stack.auth.token},
     )
-    try:
-        await asyncio.wait_for(watcher.wait(), timeout)
-    except TimeoutError:
-        watcher.kill()
-        await watcher.wait()
-        return False
-    return True
+    watching = asyncio.ensure_future(watcher.wait())
+    # A stack process that exits (a worker that cannot start) ends the watch at once.
+    exited = asyncio.ensure_future(stack.wait_for_child_exit())
+    done, _ = await asyncio.wait({watching, exited}, timeout=timeout, return_when="FIRST_COMPLETED")
+    exited.cancel()
+    if watching in done:
+        return True
+    watcher.kill()
+    await watcher.wait()
+    if exited in done:
+        stack.check_children()  # raises StackError naming the process and its exit
+    return False
 
 
 def print_loss_curve(events: list[Mapping[str, Any]]) -> None:

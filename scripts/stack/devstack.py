@@ -117,7 +117,7 @@ class DevStack:
         self.service_env = env
         await self._spawn("worker", [sys.executable, "worker.py"], env)
         if self_hosted:
-            await self._spawn("gpu-worker", gpu_worker_argv(), env)
+            await self._spawn("gpu-worker", gpu_worker_argv(), {**env, **self._gpu_metrics_env()})
         api = await self._spawn(
             "api", uvicorn_argv("api.app:create_app", self.config.api_port), env
         )
@@ -128,6 +128,15 @@ class DevStack:
             raise StackError(api.describe_exit())
         self.urls[:0] = [("API", self.api_url), ("API docs", f"{self.api_url}/docs")]
         say("Stack is up.")
+
+    def _gpu_metrics_env(self) -> dict[str, str]:
+        """On one machine the GPU worker exports its metrics two ports above the CPU
+        worker's (9466 and 9467 by default); 0 stays off."""
+        ports = {}
+        for name, default in (("WORKER_METRICS_PORT", 9464), ("TEMPORAL_SDK_METRICS_PORT", 9465)):
+            port = int(self.configured.get(name, default))
+            ports[name] = str(port + 2 if port else 0)
+        return ports
 
     async def _spawn(self, name: str, argv: list[str], env: Mapping[str, str]) -> Child:
         log_path = self.config.log_dir / f"{name}.log"
