@@ -235,6 +235,9 @@ async def test_some_garbage_judge_replies_are_errored_samples_outside_the_mean(
     injected = await fault_injections(emulator, fault)
     assert injected >= 2
     assert evaluation["status"] != "error", evaluation  # ~10% errored is under the 20% limit
+    # The request's own judged suite has no gold set: its judge is never silently trusted.
+    judge_status = {s["suite"]: s["status"] for s in evaluation["results"]["judge"]["suites"]}
+    assert judge_status == {"judged": "unknown"}
     everything = await all_samples(api, evaluation["id"])
     # Each garbage reply made exactly one sample errored (garbage is never cached or reused).
     assert sum(s["errored"] for s in everything) == injected

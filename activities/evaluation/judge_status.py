@@ -77,9 +77,14 @@ async def judge_record(
 
 
 async def with_judge_record(
-    pool: asyncpg.Pool, summary: EvaluationSummary, settings: Settings
+    pool: asyncpg.Pool,
+    summary: EvaluationSummary,
+    settings: Settings,
+    *,
+    custom_judged: Iterable[str] = (),
 ) -> EvaluationSummary:
-    """The summary with its judge record (nothing to record when no suite was scored)."""
+    """The summary with its judge record (nothing to record when no suite was scored);
+    `custom_judged` names the request's own suites the judge graded."""
     if not summary.suites:
         return summary
     record = await judge_record(
@@ -87,5 +92,6 @@ async def with_judge_record(
         EvaluationEndpointSettings.from_settings(settings).judge_model,
         [s.suite for s in summary.suites],
         floor=settings.eval_judge_agreement_floor,
+        custom_judged=custom_judged,
     )
     return summary.model_copy(update={"judge": record})

@@ -20,7 +20,7 @@ from activities.evaluation.judge_status import with_judge_record
 from activities.evaluation.power import with_power_warnings
 from activities.evaluation.scoring import summarize
 from core.evaluation import EvaluationSummary, SuiteScore
-from core.evaluation_suites import Suite
+from core.evaluation_suites import Suite, is_model_graded, list_builtin_suites
 from core.metrics import record_evaluation
 from core.settings import Settings
 from core.steps import FinishEvaluationInput, SuiteRef
@@ -34,24 +34,38 @@ def resampling(settings: Settings) -> Resampling:
     return Resampling(resamples=settings.eval_bootstrap_resamples, seed=settings.eval_interval_seed)
 
 
-async def _clusters(
+async def _suite_definitions(
     pool: asyncpg.Pool, evaluation_id: str, suites: Sequence[SuiteScore], load_suite: SuiteLoader
-) -> dict[SampleKey, str]:
-    """(suite, sample id) -> cluster, from the suites' definitions (group or prompt)."""
+) -> dict[str, Suite]:
+    """The scored suites' definitions (one whose definition is gone is left out: its
+    samples count as independent, and its judge as unknown)."""
     if not suites:
         return {}
     evaluation = await evaluations.load_evaluation(pool, evaluation_id)
-    clusters: dict[SampleKey, str] = {}
+    definitions: dict[str, Suite] = {}
     for score in suites:
         try:
-            suite = await load_suite(
+            definitions[score.suite] = await load_suite(
                 evaluation, SuiteRef(name=score.suite, category=score.category)
             )
         except ApplicationError:
-            continue  # the definition is gone: its samples count as independent
-        keys = sample_clusters(suite)
-        clusters.update({(score.suite, sample_id): key for sample_id, key in keys.items()})
-    return clusters
+            continue
+    return definitions
+
+
+def _clusters(definitions: dict[str, Suite]) -> dict[SampleKey, str]:
+    """(suite, sample id) -> cluster, from the suites' definitions (group or prompt)."""
+    return {
+        (name, sample_id): key
+        for name, suite in definitions.items()
+        for sample_id, key in sample_clusters(suite).items()
+    }
+
+
+def _custom_judged(definitions: dict[str, Suite]) -> list[str]:
+    """The request's own suites that the judge graded: no gold set, so never calibrated."""
+    builtin = set(list_builtin_suites())
+    return [n for n, s in definitions.items() if n not in builtin and is_model_graded(s)]
 
 
 async def summarise_evaluation(
@@ -73,7 +87,8 @@ async def summarise_evaluation(
         if finish.baseline_suites
         else {}
     )
-    clusters = await _clusters(pool, finish.evaluation_id, finish.suites, load_suite)
+    definitions = await _suite_definitions(pool, finish.evaluation_id, finish.suites, load_suite)
+    clusters = _clusters(definitions)
     deltas = [
         paired_delta(
             {key: v for key, v in candidate.items() if key[0] == s.suite},
@@ -105,7 +120,9 @@ async def summarise_evaluation(
             update={"status": "error", "passed": False, "error_message": message}
         )
     summary = with_power_warnings(summary)
-    summary = await with_judge_record(pool, summary, settings)
+    summary = await with_judge_record(
+        pool, summary, settings, custom_judged=_custom_judged(definitions)
+    )
     await evaluations.finish_evaluation(pool, finish.evaluation_id, summary)
     record_evaluation(
         summary.status,
