@@ -24,8 +24,6 @@ from activities.evaluation.intervals import (
     wilson_bounded,
 )
 from activities.evaluation.scoring import overall_score, summarize
-from cli.models import Evaluation
-from cli.render_intervals import method_cell, scores_text
 from core.evaluation import (
     EvaluationSummary,
     IntervalMethod,
@@ -380,40 +378,3 @@ def test_summaries_recorded_before_intervals_still_decode() -> None:
     assert summary.pedagogy is None and summary.overall is None
     assert summary.suites[0].interval_method == IntervalMethod.none
     assert summary.deltas[0].method == IntervalMethod.none
-
-
-# ---- the CLI's score lines ----------------------------------------------------------------
-
-
-def test_cli_score_lines_show_the_interval_method_and_n() -> None:
-    pedagogy = score_interval([0.25, 0.5, 0.75, 1.0] * 5)
-    evaluation = Evaluation.model_validate(
-        {
-            "id": "e1",
-            "job_id": "j1",
-            "status": "passed",
-            "pedagogy_score": pedagogy.mean,
-            "safety_score": 1.0,
-            "overall_score": None,
-            "pedagogy": pedagogy.model_dump(mode="json"),
-            "safety": score_interval([1.0] * 26).model_dump(mode="json"),
-        }
-    )
-    lines = scores_text(evaluation).plain.splitlines()
-    assert lines[0].startswith("pedagogy 0.625 [") and lines[0].endswith("bootstrap, n=20")
-    assert lines[1] == "safety 1.000 [0.871, 1.000] wilson, n=26"
-    assert lines[2] == "overall -"
-    # Stored before intervals: the points alone, on one line as before.
-    old = Evaluation.model_validate(
-        {
-            "id": "e0",
-            "job_id": "j1",
-            "status": "passed",
-            "pedagogy_score": 0.5,
-            "safety_score": 0.9,
-            "overall_score": 0.7,
-        }
-    )
-    assert scores_text(old).plain == "pedagogy 0.500  safety 0.900  overall 0.700"
-    assert method_cell("cluster_bootstrap", wide=False) == "cl-boot"
-    assert method_cell(None, wide=True) == "-"
