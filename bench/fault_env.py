@@ -25,6 +25,7 @@ from core.settings import Settings
 from scripts.stack import free_port, serve_app
 from tests.support.auth import TEST_JWT_SECRET, bearer
 from tests.support.crash import job_records
+from tests.support.crash_steps import SMALL_EVAL_POLICY
 from tests.support.fault_stack import EmulatorProcess, Postgres, TemporalServer, stop_quietly
 from tests.support.jobs import job_request, submit, wait_for_job
 from tests.support.workers import WorkerProcesses
@@ -141,7 +142,8 @@ async def slow_training(stack: Stack, seconds_per_step: float, steps: int) -> As
 
 
 async def start_training_job(stack: Stack, api: httpx.AsyncClient, name: str) -> str:
-    job_id = (await submit(api, job_request(name=f"{name}-{time.time_ns() % 10**8}")))["id"]
+    request = job_request(name=f"{name}-{time.time_ns() % 10**8}", policy=SMALL_EVAL_POLICY)
+    job_id = (await submit(api, request))["id"]
     await wait_for_job(api, job_id, until={"training"}, stage="training", timeout=120)
     return str(job_id)
 

@@ -23,7 +23,7 @@ from tests.support.crash import (
     check_completed,
     started_activities,
 )
-from tests.support.crash_steps import SMALL_EVAL
+from tests.support.crash_steps import SMALL_EVAL, SMALL_EVAL_POLICY
 from tests.support.jobs import job_request, submit, wait_for_job
 from tests.support.waiting import wait_for
 
@@ -143,7 +143,7 @@ async def registry_down(stack: Stack, api: httpx.AsyncClient) -> CaseResult:
     await stack.registry.stop()
     stopped = time.monotonic()
     name = f"registry-down-{time.time_ns() % 10**8}"
-    job_id = str((await submit(api, job_request(name=name)))["id"])
+    job_id = str((await submit(api, job_request(name=name, policy=SMALL_EVAL_POLICY)))["id"])
 
     async def promotion_failing() -> bool:
         return (await started_activities(client, job_id)).get("promote_model", 0) >= 2 or bool(

@@ -23,7 +23,7 @@ from tests.support.crash import (
     job_records,
     started_activities,
 )
-from tests.support.crash_steps import CrashContext, CrashStep
+from tests.support.crash_steps import SMALL_EVAL_POLICY, CrashContext, CrashStep
 from tests.support.jobs import job_request, submit, wait_for_job
 from tests.support.waiting import wait_for
 
@@ -66,7 +66,7 @@ async def run_crash_case(
         armed = await step.arm(ctx)
         submitted = time.monotonic()
         name = f"crash-{step.name}-{uuid.uuid4().hex[:6]}"
-        job_id = (await submit(api, job_request(name=name)))["id"]
+        job_id = (await submit(api, job_request(name=name, policy=SMALL_EVAL_POLICY)))["id"]
         fired = await step.drive(ctx, job_id) or armed
         assert fired is not None, "the step armed no hold"
 

@@ -132,6 +132,9 @@ async def _cancel_while_training(ctx: CrashContext, job_id: str) -> FiredCheck:
 
 # Small evaluations, so a case stays quick; one case grades inline, one fans out.
 SMALL_EVAL = {"EVAL_MAX_SAMPLES_PER_SUITE": "2"}
+# Two samples a suite cannot show a threshold by an interval (4 of 4 safe answers have a
+# lower bound of 0.51), so jobs graded on so few decide their thresholds on the means.
+SMALL_EVAL_POLICY = {"gate": "point"}
 
 CRASH_STEPS = [
     CrashStep("validate-upload", "validate_dataset", _hold_upload, worker_env=SMALL_EVAL),
