@@ -121,6 +121,24 @@ def _no_spread(sums: _Floats, counts: _Floats) -> bool:
     return bool(np.ptp(cluster_means) <= _DEGENERATE_WIDTH)
 
 
+def _bootstrap(sums: _Floats, counts: _Floats, how: Resampling) -> tuple[float, float] | None:
+    """The percentile bootstrap of the (cluster-weighted) mean; None when there is nothing
+    to resample (one cluster, no spread) or the resampled means barely differ."""
+    if len(sums) < 2 or _no_spread(sums, counts):
+        return None
+    low, high = _percentiles(_resampled_means(sums, counts, how.resamples, how.rng()), how.level)
+    return (low, high) if high - low > _DEGENERATE_WIDTH else None
+
+
+def _summed(
+    values: Sequence[float], clusters: Sequence[Hashable] | None
+) -> tuple[_Floats, _Floats, ScoreInterval]:
+    """Per-cluster sums and counts, and the interval's n, clusters and mean."""
+    sums, counts = _cluster_totals(values, clusters)
+    mean = float(sums.sum() / counts.sum())
+    return sums, counts, ScoreInterval(n=len(values), clusters=len(sums), mean=mean)
+
+
 def score_interval(
     values: Sequence[float],
     clusters: Sequence[Hashable] | None = None,
@@ -136,20 +154,14 @@ def score_interval(
     n = len(values)
     if n == 0:
         return ScoreInterval()
-    sums, counts = _cluster_totals(values, clusters)
-    k = len(sums)
-    mean = float(sums.sum() / counts.sum())
-    base = ScoreInterval(n=n, clusters=k, mean=mean)
+    sums, counts, base = _summed(values, clusters)
+    k, mean = len(sums), float(base.mean or 0.0)
     if k == n and all(v in (0.0, 1.0) for v in values):
         low, high = wilson(round(sums.sum()), n, how.level)
         return base.model_copy(update={"low": low, "high": high, "method": IntervalMethod.wilson})
-    if k > 1 and not _no_spread(sums, counts):
-        low, high = _percentiles(
-            _resampled_means(sums, counts, how.resamples, how.rng()), how.level
-        )
-        if high - low > _DEGENERATE_WIDTH:
-            method = IntervalMethod.bootstrap if k == n else IntervalMethod.cluster_bootstrap
-            return base.model_copy(update={"low": low, "high": high, "method": method})
+    if (bounds := _bootstrap(sums, counts, how)) is not None:
+        method = IntervalMethod.bootstrap if k == n else IntervalMethod.cluster_bootstrap
+        return base.model_copy(update={"low": bounds[0], "high": bounds[1], "method": method})
     low, high = wilson_bounded(mean, k, how.level)
     return base.model_copy(
         update={"low": low, "high": high, "method": IntervalMethod.wilson_bounded}
@@ -228,25 +240,17 @@ def delta_interval(
     n = len(differences)
     if n == 0:
         return ScoreInterval()
-    sums, counts = _cluster_totals(differences, clusters)
-    k = len(sums)
-    mean = float(sums.sum() / counts.sum())
-    base = ScoreInterval(n=n, clusters=k, mean=mean)
+    sums, counts, base = _summed(differences, clusters)
+    k, mean = len(sums), float(base.mean or 0.0)
     if all(d == 0.0 for d in differences):
         _, upper = wilson(0, k, how.level)
         method = IntervalMethod.paired_discordant_bound
         return base.model_copy(update={"low": -upper, "high": upper, "method": method})
-    if k > 1 and not _no_spread(sums, counts):
-        low, high = _percentiles(
-            _resampled_means(sums, counts, how.resamples, how.rng()), how.level
+    if (bounds := _bootstrap(sums, counts, how)) is not None:
+        method = (
+            IntervalMethod.paired_bootstrap if k == n else IntervalMethod.paired_cluster_bootstrap
         )
-        if high - low > _DEGENERATE_WIDTH:
-            method = (
-                IntervalMethod.paired_bootstrap
-                if k == n
-                else IntervalMethod.paired_cluster_bootstrap
-            )
-            return base.model_copy(update={"low": low, "high": high, "method": method})
+        return base.model_copy(update={"low": bounds[0], "high": bounds[1], "method": method})
     low, high = wilson_bounded((mean + 1) / 2, k, how.level)
     method = IntervalMethod.paired_bounded
     return base.model_copy(update={"low": 2 * low - 1, "high": 2 * high - 1, "method": method})
