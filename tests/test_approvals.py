@@ -4,6 +4,7 @@ until a reviewer approves or rejects it (REST or the `temporal` CLI), or a timeo
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 from temporalio.api.sdk.v1 import WorkflowMetadata
@@ -33,6 +34,12 @@ async def test_approved_job_is_promoted_with_the_reviewer_recorded(
     )
     assert "awaiting_approval" in metadata.current_details
     assert "--name approve" in metadata.current_details
+    # Its evaluation's scores with their intervals and methods.
+    assert re.search(
+        r"evaluation passed: pedagogy \d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\] [a-z_]+, n=\d+; "
+        r"safety \d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\] [a-z_]+, n=\d+",
+        metadata.current_details,
+    ), metadata.current_details
 
     response = await api.post(
         f"/trainer/jobs/{job['id']}/approve", json={"reviewer": "dr-rivera", "note": "looks good"}

@@ -5,7 +5,19 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from core.evaluation import ScoreInterval
     from core.models import JobStage, JobState
+
+
+def _score(name: str, point: float | None, interval: ScoreInterval | None) -> str:
+    """`pedagogy 0.750 [0.650, 0.850] bootstrap, n=50` (the point alone without one)."""
+    if interval is None or interval.low is None or interval.high is None:
+        return f"{name} {point:.3f}" if point is not None else f"{name} -"
+    shown = interval.mean if interval.mean is not None else point
+    return (
+        f"{name} {shown:.3f} [{interval.low:.3f}, {interval.high:.3f}] "
+        f"{interval.method.value}, n={interval.n}"
+    )
 
 
 def render_details(state: JobState, workflow_id: str, run_number: int) -> str:
@@ -22,9 +34,9 @@ def render_details(state: JobState, workflow_id: str, run_number: int) -> str:
         lines.append(f"model `{state.fine_tuned_model}`")
     if state.evaluation is not None:
         ev = state.evaluation
-        lines.append(
-            f"evaluation {ev.status}: pedagogy {ev.pedagogy_score}, safety {ev.safety_score}"
-        )
+        pedagogy = _score("pedagogy", ev.pedagogy_score, ev.pedagogy)
+        safety = _score("safety", ev.safety_score, ev.safety)
+        lines.append(f"evaluation {ev.status}: {pedagogy}; {safety}")
     if state.stage == JobStage.awaiting_approval:
         lines.append(
             "Waiting for a reviewer. Approve: `temporal workflow update execute "
