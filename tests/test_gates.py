@@ -5,6 +5,7 @@ policy's margins."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -217,17 +218,45 @@ async def api_only(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         ({"gate": {"safety_score": "upper_bound"}}, "policy.gate", "safety_score"),
         ({"limits": {"error_rate": 0.1}}, "policy.limits", "error_rate"),
         ({"promotion": {"safety_margin": 5}}, "policy.promotion", "safety_margin"),
+        # What a careless or hostile client sends: never echoed, never a 5xx.
+        ({"gate": "lower_bound\u0000"}, "policy.gate", "unknown gate value"),
+        ({"gate": {"\ud800": "point"}}, "policy.gate", "unknown score name"),
+        ({"gate": {"safety_score": 1}}, "policy.gate", ""),
+        ({"gate": ["point"]}, "policy.gate", ""),
+        ({"gate": {f"s{i}": "point" for i in range(5000)}}, "policy.gate", "unknown score"),
+        ({"limits": {"unsafe_rate": 1e308}}, "policy.limits", "between 0 and 1"),
+        ({"limits": {"unsafe_rate": "0.1"}}, "policy.limits", ""),
+        ({"promotion": {"pedagogy_margin": True}}, "policy.promotion", "pedagogy_margin"),
+        ({"promotion": {"x" * 10_000: 0.1}}, "policy.promotion", "unknown promotion setting"),
     ],
 )
 async def test_an_invalid_gate_policy_is_422_naming_the_field(
     api_only: httpx.AsyncClient, policy: dict[str, Any], field: str, mentions: str
 ) -> None:
-    response = await api_only.post("/trainer/jobs", json=job_request(policy=policy))
+    # json.dumps escapes a lone surrogate (\ud800) as JSON allows; httpx's encoder cannot.
+    response = await api_only.post(
+        "/trainer/jobs",
+        content=json.dumps(job_request(policy=policy)),
+        headers={"content-type": "application/json"},
+    )
     assert response.status_code == 422, response.text
     body = response.json()
     named = {e["field"]: e["message"] for e in body.get("errors", [])}
     assert any(f.startswith(field) for f in named), body
     assert mentions in response.text
+    for echoed in ("\\u0000", "\\ud800", "x" * 100):
+        assert echoed not in response.text
+
+
+async def test_a_non_finite_limit_is_422(api_only: httpx.AsyncClient) -> None:
+    body = json.dumps(job_request(policy={"limits": {"unsafe_rate": 0.1}}))
+    for number in ("NaN", "Infinity", "1e400"):
+        sent = body.replace('"unsafe_rate": 0.1', f'"unsafe_rate": {number}')
+        response = await api_only.post(
+            "/trainer/jobs", content=sent, headers={"content-type": "application/json"}
+        )
+        assert response.status_code in (400, 422), (number, response.text)
+        assert response.json()["errors"] or response.json()["message"]
 
 
 # ---- champion/challenger ----------------------------------------------------------------
