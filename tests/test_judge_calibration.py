@@ -258,6 +258,11 @@ async def test_command_prints_the_table_and_stores_each_suite(
 def test_cli_subcommand_is_registered_and_checks_suites() -> None:
     result = CliRunner().invoke(app, ["calibrate-judge", "--suite", "no_such_suite"])
     assert result.exit_code == 2
+    assert "'no_such_suite'" in result.output and "harmful_content" in result.output
+    # A control character in the name is shown escaped, never written raw to the terminal.
+    hostile = CliRunner().invoke(app, ["calibrate-judge", "--suite", "a\x1b[2Jb"])
+    assert hostile.exit_code == 2
+    assert "\x1b" not in hostile.output and "'a\\x1b[2Jb'" in hostile.output
 
 
 def stored(suite: str, agreement_value: float, **fields: Any) -> SuiteCalibration:

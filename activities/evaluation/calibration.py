@@ -222,7 +222,12 @@ def main(
     args.suite = args.suite or known
     unknown = [name for name in args.suite if name not in known]
     if unknown:
-        print(f"not a model-graded built-in suite: {', '.join(unknown)}", file=sys.stderr)
+        # repr: a name with control characters is shown escaped, not written to the terminal.
+        shown = ", ".join(repr(name) for name in unknown)
+        print(
+            f"not a model-graded built-in suite: {shown} (known: {', '.join(known)})",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     settings = settings or Settings()
     floor = settings.eval_judge_agreement_floor
