@@ -131,6 +131,20 @@ class _CheckedExtras(BaseModel):
         return self
 
 
+def _shown(key: str, otherwise: str = "name") -> str:
+    """A key named back only when it is a plain name (a key may hold anything)."""
+    return f"'{key}'" if key.isidentifier() and len(key) <= 64 else otherwise
+
+
+def _check_unit_values(value: dict[str, float], known: set[str], kind: str) -> None:
+    """Every key known, every value in [0, 1] (thresholds and limits)."""
+    for key, number in value.items():
+        if key not in known:
+            raise ValueError(f"unknown {kind} {_shown(key)} (known: {', '.join(sorted(known))})")
+        if not 0.0 <= number <= 1.0:
+            raise ValueError(f"{kind} '{key}' must be between 0 and 1")
+
+
 class PolicyConfig(_CheckedExtras):
     scope: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
     thresholds: dict[str, JsonFloat] = Field(default_factory=dict)
@@ -154,11 +168,10 @@ class PolicyConfig(_CheckedExtras):
         chosen = value.items() if isinstance(value, dict) else [(name, value) for name in names]
         for name, gate in chosen:
             if name not in names:
-                shown = f"'{name}'" if name.isidentifier() and len(name) <= 64 else "name"
-                raise ValueError(f"unknown score {shown} (known: {', '.join(sorted(names))})")
+                known = ", ".join(sorted(names))
+                raise ValueError(f"unknown score {_shown(name)} (known: {known})")
             if gate not in set(GateKind):
-                shown = f"'{gate}'" if gate.isidentifier() and len(gate) <= 64 else "value"
-                raise ValueError(f"unknown gate {shown} (known: {known_gates})")
+                raise ValueError(f"unknown gate {_shown(gate, 'value')} (known: {known_gates})")
         if isinstance(value, dict):
             for name, gate in value.items():
                 fits = MINIMUM_GATES if name in MINIMUM_SCORES else MAXIMUM_GATES
@@ -173,13 +186,7 @@ class PolicyConfig(_CheckedExtras):
     @field_validator("limits")
     @classmethod
     def _known_limits(cls, value: dict[str, float] | None) -> dict[str, float] | None:
-        known = set(Limits.model_fields)
-        for key, limit in (value or {}).items():
-            if key not in known:
-                shown = f"'{key}'" if key.isidentifier() and len(key) <= 64 else "name"
-                raise ValueError(f"unknown limit {shown} (known: {', '.join(sorted(known))})")
-            if not 0.0 <= limit <= 1.0:
-                raise ValueError(f"limit '{key}' must be between 0 and 1")
+        _check_unit_values(value or {}, set(Limits.model_fields), "limit")
         return value
 
     @field_validator("promotion")
@@ -187,9 +194,8 @@ class PolicyConfig(_CheckedExtras):
     def _promotion_settings(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         for key in value or {}:
             if key not in PROMOTION_SETTINGS:
-                shown = f"'{key}'" if key.isidentifier() and len(key) <= 64 else "name"
                 known = ", ".join(sorted(PROMOTION_SETTINGS))
-                raise ValueError(f"unknown promotion setting {shown} (known: {known})")
+                raise ValueError(f"unknown promotion setting {_shown(key)} (known: {known})")
         try:
             PromotionPolicy.model_validate(value or {})
         except ValidationError as err:
@@ -201,14 +207,7 @@ class PolicyConfig(_CheckedExtras):
     @field_validator("thresholds")
     @classmethod
     def _known_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
-        known = set(Thresholds.model_fields)
-        for key, threshold in value.items():
-            if key not in known:
-                # Named back only when it is a plain name (a key may hold anything).
-                shown = f"'{key}'" if key.isidentifier() and len(key) <= 64 else "name"
-                raise ValueError(f"unknown threshold {shown} (known: {', '.join(sorted(known))})")
-            if not 0.0 <= threshold <= 1.0:
-                raise ValueError(f"threshold '{key}' must be between 0 and 1")
+        _check_unit_values(value, set(Thresholds.model_fields), "threshold")
         return value
 
     @field_validator("restrictions")
