@@ -82,11 +82,10 @@ def suite_table(evaluation: Evaluation, width: int = 200) -> Table:
         if wide:
             cells += [suite.category or "-", str(suite.n), passed, failed, errored]
             cells += [number(suite.mean), interval(suite.ci_low, suite.ci_high)]
-            cells.append(method_cell(suite.interval_method, wide))
         else:
             cells += [str(suite.n), f"{passed}/{failed}/{errored}"]
             cells += [number(suite.mean, 2), _compact_interval(suite.ci_low, suite.ci_high)]
-            cells.append(method_cell(suite.interval_method, wide))
+        cells.append(method_cell(suite.interval_method, wide))
         if compared:
             base = baselines.get(suite.suite)
             if wide:

@@ -24,9 +24,8 @@ SHORT_METHODS = {
 
 
 def method_cell(method: str | None, wide: bool) -> str:
-    if method in (None, "none"):
+    if method is None or method == "none":
         return "-"
-    assert method is not None
     return method if wide else SHORT_METHODS.get(method, method)
 
 
